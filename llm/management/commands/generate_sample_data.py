@@ -1,0 +1,65 @@
+import secrets
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from llm.models import LLMRequestLog, Source, UserFeedback
+from llm.sampledata import generate_calls
+from llm.storage import bulk_insert, delete_logs, iter_chunks
+
+BATCH = 5000
+
+
+class Command(BaseCommand):
+    help = "Insert realistic sample LLM calls (source='sample'); --clear removes only sample rows."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--count", type=int, default=500, help="number of calls to create (default 500)")
+        parser.add_argument("--days", type=int, default=30, help="spread over the last D days (default 30)")
+        parser.add_argument("--seed", type=int, default=None, help="random seed, for identical data each run")
+        parser.add_argument("--clear", action="store_true", help="delete existing sample rows first")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when any call is stored")
+        parser.add_argument(
+            "--text-chars", type=int, default=400,
+            help="average length of prompt and response texts in characters (default 400)",
+        )
+
+    def handle(self, *args, count, days, seed, clear, text_chars, if_empty, **options):
+        if count < 0:
+            raise CommandError("--count must be 0 or more")
+        if not 1 <= days <= 3650:
+            raise CommandError("--days must be between 1 and 3650")
+        if not 40 <= text_chars <= 100_000:
+            raise CommandError("--text-chars must be between 40 and 100000")
+        if if_empty and LLMRequestLog.objects.exists():
+            self.stdout.write("Calls are already stored; no sample data added.")
+            return
+        if clear:
+            removed = delete_logs(LLMRequestLog.objects.filter(source=Source.SAMPLE))
+            self.stdout.write(f"Removed {removed} sample calls.")
+        if count == 0:
+            return
+        # Whole minutes, so two runs with the same seed in the same minute are identical.
+        end = timezone.now().replace(second=0, microsecond=0)
+        created = feedback_count = 0
+        if seed is None:
+            seed = secrets.randbits(32)
+        calls = generate_calls(count=count, days=days, seed=seed, end=end, text_chars=text_chars)
+        for batch in iter_chunks(calls, BATCH):
+            with transaction.atomic():
+                created += bulk_insert(LLMRequestLog, [log for log, _ in batch])
+                feedback_count += self._insert_feedback(batch)
+            self.stdout.write(f"  {created}/{count} calls")
+        self.stdout.write(self.style.SUCCESS(
+            f"Created {created} sample calls and {feedback_count} feedback entries over {days} days."
+        ))
+
+    def _insert_feedback(self, batch) -> int:
+        wanted = {log.request_id: fb for log, fb in batch if fb is not None}
+        if not wanted:
+            return 0
+        ids = dict(LLMRequestLog.objects.filter(request_id__in=list(wanted)).values_list("request_id", "pk"))
+        for request_id, fb in wanted.items():
+            fb.request_id = ids[request_id]
+        return bulk_insert(UserFeedback, list(wanted.values()))

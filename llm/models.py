@@ -1,0 +1,280 @@
+"""Data model: one row per LLM call, plus feedback, prices, alerting and ingest keys."""
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+COST_PLACES = 6
+
+
+class ErrorType(models.TextChoices):
+    """The error taxonomy of DESIGN.md; the raw status code and message are kept beside it."""
+
+    RATE_LIMIT = "rate_limit", "Rate limit (429)"
+    TIMEOUT = "timeout", "Timeout"
+    CONNECTION = "connection", "Connection"
+    AUTHENTICATION = "authentication", "Authentication (401)"
+    PERMISSION = "permission", "Permission (403)"
+    BAD_REQUEST = "bad_request", "Bad request (400/404/422)"
+    CONTEXT_LENGTH = "context_length", "Context length"
+    SERVER_ERROR = "server_error", "Server error (5xx)"
+    INVALID_RESPONSE = "invalid_response", "Invalid response"
+    CONFIGURATION = "configuration", "Configuration"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Source(models.TextChoices):
+    SDK = "sdk", "In-process service"
+    API = "api", "Prompt endpoint"
+    INGEST = "ingest", "Batch ingest"
+    OTLP = "otlp", "OpenTelemetry"
+    SAMPLE = "sample", "Sample data"
+
+
+class LLMRequestLog(models.Model):
+    class Status(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+
+    # Narrow, aggregated columns first and the large text columns last: scans
+    # that stop before the text are measurably faster (DESIGN.md, Scale).
+    request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    timestamp = models.DateTimeField(default=timezone.now)
+    model_name = models.CharField(max_length=200)
+    provider = models.CharField(max_length=50, default="groq")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCESS)
+    error_type = models.CharField(max_length=32, choices=ErrorType.choices, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    # Part of prompt_tokens served from the provider's prompt cache (cheaper).
+    cached_prompt_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(default=0)
+    time_to_first_token_ms = models.FloatField(null=True, blank=True)
+    # Null means "unpriced" (no ModelPrice for the model at that time), never 0.
+    cost_estimate = models.DecimalField(max_digits=14, decimal_places=COST_PLACES, null=True, blank=True)
+    user_id = models.CharField(max_length=255, blank=True)
+    session_id = models.CharField(max_length=255, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SDK)
+    # The provider's own id for the call (Groq: x_groq.id / response id).
+    provider_request_id = models.CharField(max_length=255, blank=True)
+    # OpenTelemetry identity of an ingested span (hex), for idempotency and the trace view.
+    trace_id = models.CharField(max_length=32, blank=True)
+    span_id = models.CharField(max_length=16, blank=True)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    ingest_key = models.ForeignKey(
+        "IngestKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    prompt_text = models.TextField(blank=True)
+    response_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # Overview and every time-windowed aggregate; logs list ordered by time.
+            models.Index(fields=["timestamp"], name="llm_log_ts_idx"),
+            # Logs filtered by model, newest first; per-model charts over a window.
+            models.Index(fields=["model_name", "timestamp"], name="llm_log_model_ts_idx"),
+            # Error list and error-rate charts: status='error' in a window.
+            models.Index(fields=["status", "timestamp"], name="llm_log_status_ts_idx"),
+            # "Calls of this user" in the logs list and per-user drill-downs.
+            models.Index(fields=["user_id", "timestamp"], name="llm_log_user_ts_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(prompt_tokens__gte=0) & Q(completion_tokens__gte=0) & Q(cached_prompt_tokens__gte=0),
+                name="llm_log_tokens_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_tokens=F("prompt_tokens") + F("completion_tokens")),
+                name="llm_log_total_is_sum",
+            ),
+            models.CheckConstraint(condition=Q(latency_ms__gte=0), name="llm_log_latency_non_negative"),
+            models.CheckConstraint(
+                condition=Q(cached_prompt_tokens__lte=F("prompt_tokens")),
+                name="llm_log_cached_within_prompt",
+            ),
+            # One row per ingested span, so re-sent traces are stored once.
+            models.UniqueConstraint(
+                fields=["trace_id", "span_id"],
+                condition=~Q(span_id=""),
+                name="llm_log_unique_span",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model_name} {self.status} {self.request_id}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == self.Status.ERROR
+
+
+class UserFeedback(models.Model):
+    class Rating(models.TextChoices):
+        THUMBS_UP = "thumbs_up", "Thumbs up"
+        THUMBS_DOWN = "thumbs_down", "Thumbs down"
+
+    request = models.ForeignKey(LLMRequestLog, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=12, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Feedback analytics over a date range, and the latest comments.
+            models.Index(fields=["created_at"], name="llm_feedback_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_rating_display()} on {self.request_id}"
+
+
+class ModelPrice(models.Model):
+    """USD per million tokens for a model from a date on; history is never rewritten."""
+
+    provider = models.CharField(max_length=50, default="groq")
+    model_name = models.CharField(max_length=200)
+    input_per_million = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
+    # Null: cached prompt tokens cost the same as other input tokens.
+    cached_input_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
+    effective_from = models.DateTimeField()
+    source_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["provider", "model_name", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_name", "effective_from"], name="llm_price_unique_from"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider}/{self.model_name} from {self.effective_from:%Y-%m-%d}"
+
+    def cost_of(self, *, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> Decimal:
+        """USD cost of one call at this price, rounded to 6 places."""
+        cached = min(cached_prompt_tokens, prompt_tokens)
+        cached_rate = self.input_per_million if self.cached_input_per_million is None else self.cached_input_per_million
+        micro = (
+            (prompt_tokens - cached) * self.input_per_million
+            + cached * cached_rate
+            + completion_tokens * self.output_per_million
+        )
+        return (micro / Decimal(1_000_000)).quantize(Decimal(1).scaleb(-COST_PLACES))
+
+
+class AlertRule(models.Model):
+    class MetricType(models.TextChoices):
+        ERROR_RATE = "error_rate", "Error rate (%)"
+        LATENCY = "latency", "P95 latency (ms)"
+        TOKEN_SPIKE = "token_spike", "Token spike (× previous window)"
+
+    class Comparison(models.TextChoices):
+        GT = "gt", ">"
+        GTE = "gte", "≥"
+        LT = "lt", "<"
+        LTE = "lte", "≤"
+
+    class State(models.TextChoices):
+        OK = "ok", "OK"
+        FIRING = "firing", "Firing"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    metric_type = models.CharField(max_length=20, choices=MetricType.choices)
+    threshold = models.FloatField(validators=[MinValueValidator(0)])
+    comparison = models.CharField(max_length=3, choices=Comparison.choices, default=Comparison.GT)
+    time_window_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(30 * 24 * 60)]
+    )
+    # Blank: the rule looks at all models.
+    model_name = models.CharField(max_length=200, blank=True)
+    min_requests = models.PositiveIntegerField(default=10)
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    is_active = models.BooleanField(default=True)
+    notify_email = models.BooleanField(default=True)
+    # Comma-separated; blank means settings.ALERT_EMAIL_RECIPIENTS.
+    email_recipients = models.TextField(blank=True)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OK)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class AlertLog(models.Model):
+    alert_rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="logs")
+    message = models.TextField()
+    metric_value = models.FloatField()
+    threshold = models.FloatField(null=True, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    # A reminder repeats an alert that kept firing past the rule's cooldown.
+    is_reminder = models.BooleanField(default=False)
+    triggered_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged = models.BooleanField(default=False)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notification_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-triggered_at", "-id"]
+        indexes = [
+            # Alerts page and the "alerts firing" banner: newest first, open ones.
+            models.Index(fields=["triggered_at"], name="llm_alertlog_triggered_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.alert_rule} at {self.triggered_at:%Y-%m-%d %H:%M}"
+
+
+class IngestKey(models.Model):
+    """A key external applications use to send calls; only a hash of the secret is kept."""
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=128)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

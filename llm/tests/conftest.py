@@ -1,0 +1,65 @@
+"""The shared cast: an admin, an on-call engineer (regular user) and API clients for each."""
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from llm.models import LLMRequestLog
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", email="root@example.com", password="pw-root-1")
+
+
+@pytest.fixture
+def alice(django_user_model):
+    """A regular dashboard user (not staff)."""
+    return django_user_model.objects.create_user(username="alice", email="alice@example.com", password="pw-alice-1")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def alice_client(alice):
+    client = APIClient()
+    client.force_authenticate(alice)
+    return client
+
+
+@pytest.fixture
+def alice_token(alice):
+    return Token.objects.create(user=alice).key
+
+
+@pytest.fixture
+def make_log():
+    """Create one call row; keyword arguments override realistic defaults."""
+
+    def make(**fields):
+        prompt = fields.pop("prompt_tokens", 100)
+        completion = fields.pop("completion_tokens", 50)
+        values = {
+            "request_id": uuid.uuid4(),
+            "timestamp": timezone.now() - timedelta(minutes=5),
+            "model_name": "openai/gpt-oss-20b",
+            "status": LLMRequestLog.Status.SUCCESS,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "latency_ms": 500.0,
+            "cost_estimate": Decimal("0.000023"),
+            "prompt_text": "Hello?",
+            "response_text": "Hi.",
+        }
+        values.update(fields)
+        return LLMRequestLog.objects.create(**values)
+
+    return make

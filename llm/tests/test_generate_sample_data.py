@@ -1,0 +1,101 @@
+"""generate_sample_data: counts, determinism, --clear, and realistic distributions."""
+from collections import Counter
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+
+from llm.models import ErrorType, LLMRequestLog, UserFeedback
+
+pytestmark = pytest.mark.django_db
+
+FROZEN = "2026-11-20T12:00:00Z"
+
+
+def generate(*args):
+    out = StringIO()
+    call_command("generate_sample_data", *args, stdout=out)
+    return out.getvalue()
+
+
+@time_machine.travel(FROZEN, tick=False)
+def test_it_creates_the_requested_number_of_calls_within_the_window():
+    output = generate("--count", "300", "--days", "3", "--seed", "1")
+    assert LLMRequestLog.objects.filter(source="sample").count() == 300
+    assert "Created 300 sample calls" in output
+    stamps = LLMRequestLog.objects.values_list("timestamp", flat=True)
+    assert min(stamps).isoformat() >= "2026-11-17T12:00:00+00:00"
+    assert max(stamps).isoformat() <= "2026-11-20T12:00:00+00:00"
+
+
+@time_machine.travel(FROZEN, tick=False)
+def test_it_is_deterministic_with_a_seed():
+    fields = ("request_id", "timestamp", "model_name", "latency_ms", "total_tokens", "cost_estimate", "status")
+    generate("--count", "200", "--seed", "7")
+    first = list(LLMRequestLog.objects.order_by("request_id").values_list(*fields))
+    generate("--count", "200", "--seed", "7", "--clear")
+    second = list(LLMRequestLog.objects.order_by("request_id").values_list(*fields))
+    assert first == second
+    generate("--count", "200", "--seed", "8", "--clear")
+    assert list(LLMRequestLog.objects.order_by("request_id").values_list(*fields)) != first
+
+
+def test_it_clears_only_sample_rows(make_log):
+    real = make_log(source="sdk")
+    generate("--count", "400", "--seed", "3")
+    assert UserFeedback.objects.filter(request__source="sample").exists()
+    output = generate("--count", "0", "--clear")
+    assert "Removed 400 sample calls." in output
+    assert list(LLMRequestLog.objects.values_list("pk", flat=True)) == [real.pk]
+    assert not UserFeedback.objects.filter(request__source="sample").exists()
+
+
+def test_it_does_nothing_with_if_empty_when_calls_exist(make_log):
+    make_log()
+    output = generate("--count", "50", "--if-empty")
+    assert LLMRequestLog.objects.count() == 1
+    assert "already stored" in output
+
+
+def test_it_produces_realistic_distributions():
+    generate("--count", "5000", "--days", "10", "--seed", "11")
+    rows = LLMRequestLog.objects.all()
+    errors = rows.filter(status="error")
+    error_rate = errors.count() / 5000
+    assert 0.015 <= error_rate <= 0.08
+    error_types = Counter(errors.values_list("error_type", flat=True))
+    assert set(error_types) <= set(ErrorType.values)
+    assert len(error_types) >= 4
+    assert error_types.most_common(1)[0][0] in {"rate_limit", "server_error", "timeout"}
+    # Skewed popularity: the most used model has several times the calls of the least used.
+    by_model = Counter(rows.values_list("model_name", flat=True))
+    assert len(by_model) >= 5
+    assert by_model.most_common()[0][1] > 4 * by_model.most_common()[-1][1]
+    # Long latency tail: P99 far above the median.
+    latencies = sorted(rows.filter(status="success").values_list("latency_ms", flat=True))
+    median, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    assert p99 > 3 * median
+    # Every successful call of a priced model has a cost; errors carry no tokens.
+    assert not rows.filter(status="success", cost_estimate__isnull=True).exists()
+    assert not errors.exclude(total_tokens=0).exists()
+    assert rows.filter(cached_prompt_tokens__gt=0).exists()
+    feedback_share = UserFeedback.objects.count() / 5000
+    assert 0.03 <= feedback_share <= 0.12
+    # Daily rhythm: afternoon hours busier than the small hours.
+    hours = Counter(ts.hour for ts in rows.values_list("timestamp", flat=True))
+    assert sum(hours[h] for h in (13, 14, 15, 16)) > 2 * sum(hours[h] for h in (1, 2, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--count", "-1"], "--count must be 0 or more"),
+        (["--days", "0"], "--days must be between 1 and 3650"),
+        (["--text-chars", "5"], "--text-chars must be between 40 and 100000"),
+    ],
+)
+def test_it_rejects_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        generate(*args)
+    assert LLMRequestLog.objects.count() == 0
