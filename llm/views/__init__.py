@@ -1,0 +1,1 @@
+"""API and page views, one module per area."""
