@@ -1,8 +1,6 @@
 """GET /api/export/csv/ and /api/export/json/: every matching row, streamed, texts included."""
 import csv
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -12,30 +10,34 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from llm.filters import parse_filters
-from llm.metrics import EXPORT_FIELDS, export_rows
+from llm.metrics import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
 from llm.views.metrics import LOG_PARAMETERS
 
 # Rows written per chunk sent to the client: few, large writes keep the export near the
 # speed of a bare cursor loop.
 ROWS_PER_CHUNK = 500
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TEXT_POSITIONS = [EXPORT_FIELDS.index(name) for name in EXPORT_TEXT_FIELDS]
 
 
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, dict | list):
-        return _cell(json.dumps(value, ensure_ascii=False))
-    return value
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _csv_chunks(rows):
+    buffer = _Buffer()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_FIELDS)
+    batch = []
+    for row in rows:
+        for position in TEXT_POSITIONS:
+            value = row[position]
+            if value and value.startswith(FORMULA_STARTS):
+                row[position] = "'" + value
+        batch.append(row)
+        if len(batch) >= ROWS_PER_CHUNK:
+            writer.writerows(batch)
+            batch = []
+            yield buffer.take()
+    writer.writerows(batch)
+    yield buffer.take()
 
 
 class _Buffer:
@@ -52,37 +54,19 @@ class _Buffer:
         return text
 
 
-def _csv_chunks(rows):
-    buffer = _Buffer()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    batch = []
-    for row in rows:
-        batch.append([_cell(value) for value in row])
-        if len(batch) >= ROWS_PER_CHUNK:
-            writer.writerows(batch)
-            batch = []
-            yield buffer.take()
-    writer.writerows(batch)
-    yield buffer.take()
-
-
-def _json_value(value):
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if value is not None and not isinstance(value, str | int | float | bool | dict | list):
-        return str(value)  # UUID
-    return value
+COST_POSITION = EXPORT_FIELDS.index("cost_estimate")
+METADATA_POSITION = EXPORT_FIELDS.index("metadata")
 
 
 def _json_chunks(rows):
     yield "["
     separator, batch = "", []
     for row in rows:
-        record = {name: _json_value(value) for name, value in zip(EXPORT_FIELDS, row, strict=True)}
-        batch.append(separator + json.dumps(record, ensure_ascii=False))
+        if row[COST_POSITION] is not None:
+            row[COST_POSITION] = float(row[COST_POSITION])
+        if row[METADATA_POSITION] is not None:
+            row[METADATA_POSITION] = json.loads(row[METADATA_POSITION])
+        batch.append(separator + json.dumps(dict(zip(EXPORT_FIELDS, row, strict=True)), ensure_ascii=False))
         separator = ","
         if len(batch) >= ROWS_PER_CHUNK:
             yield "\n".join(batch)
