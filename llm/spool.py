@@ -181,7 +181,13 @@ def _price_missing_costs(rows: list[LLMRequestLog]) -> None:
 
 
 def _write_lines(lines: list[str]) -> tuple[int, int, list[str]]:
-    """(inserted, already stored, lines that could not be written)."""
+    """(inserted, already stored, lines that could not be written, in their original order)."""
+    inserted, duplicates, failed = _insert_lines(lines)
+    failed_ids = {id(line) for line in failed}
+    return inserted, duplicates, [line for line in lines if id(line) in failed_ids]
+
+
+def _insert_lines(lines: list[str]) -> tuple[int, int, list[str]]:
     parsed, failed = _parse(lines)
     if not parsed:
         return 0, 0, failed

@@ -1,4 +1,5 @@
 """groq_service against the fake Groq server: every call (success, error, stream) becomes one row."""
+import logging
 import socket
 import subprocess
 import sys
@@ -443,3 +444,38 @@ def test_it_logs_an_abandoned_async_stream(fake_groq):
     assert async_to_sync(consume)() == "a"
     row = only_row()
     assert row.error_type == "cancelled" and row.response_text == "a"
+
+
+# --- privacy ---------------------------------------------------------------------------------------
+
+
+def test_it_never_stores_or_logs_the_api_key(fake_groq, settings, caplog, _isolated_spool):
+    from django.db import OperationalError, connection
+
+    key = settings.GROQ_API_KEY
+    caplog.set_level(logging.DEBUG)
+    settings.GROQ_MAX_RETRIES = 0
+    fake_groq.reply_completion("fine")
+    fake_groq.reply_error(401, f"Invalid API Key {key}", code="invalid_api_key")
+    fake_groq.reply_stream(["a", "b"])
+    groq_service.complete(prompt="one")
+    with pytest.raises(LLMServiceError) as caught:
+        groq_service.complete(prompt=f"my key is {key}")
+    list(groq_service.stream(prompt="three"))
+
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError(f"refused for {params!r}")
+
+    with connection.execute_wrapper(refuse):
+        groq_service.complete(prompt=f"spooled {key}")
+
+    assert fake_groq.requests[0].headers["authorization"] == f"Bearer {key}"  # it was used...
+    stored = [str(values) for values in LLMRequestLog.objects.values()]  # ...and never kept
+    assert len(stored) == 3
+    assert not [text for text in stored if key in text]
+    assert "Invalid API Key [redacted]" in caught.value.message
+    assert key not in _isolated_spool.read_text() and "[redacted]" in _isolated_spool.read_text()
+    ours = [r for r in caplog.records if r.name.startswith("llm")]
+    assert ours and not [r for r in ours if key in r.getMessage()]
+    # The SDK's own DEBUG lines echo the prompt we sent (which held the key), but never the credential.
+    assert f"Bearer {key}" not in caplog.text
