@@ -3,6 +3,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from rest_framework.test import APIClient
 
 from llm.models import LLMRequestLog
@@ -200,7 +202,13 @@ def test_it_logs_a_stream_the_client_abandons(alice_client, fake_groq):
 
     response = alice_client.post(URL, {"prompt": "Hi", "stream": True}, format="json")
     first = next(iter(response.streaming_content))
-    response.close()  # what the WSGI server does when the browser goes away
+    # What the WSGI server does when the browser goes away; the test keeps its database connection,
+    # as Django's test client does around its own requests.
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
 
     assert json.loads(first.decode()[len("data: "):]) == {"type": "chunk", "text": "a"}
     row = LLMRequestLog.objects.get()
