@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 from django.core.signals import request_finished
 from django.db import close_old_connections
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
 from llm.models import LLMRequestLog
+from llm.views.prompt import PromptView
 
 pytestmark = pytest.mark.django_db
 
@@ -197,13 +198,15 @@ def test_it_streams_an_error_event(alice_client, fake_groq):
     assert (row.status, row.response_text) == ("error", "partial")
 
 
-def test_it_logs_a_stream_the_client_abandons(alice_client, fake_groq):
+def test_it_logs_a_stream_the_client_abandons(alice, fake_groq):
     fake_groq.reply_stream(["a", "b", "c", "d"], chunk_delay=0.01)
+    # Straight to the view, as a WSGI server would run it (the test client wraps streamed content).
+    request = APIRequestFactory().post(URL, {"prompt": "Hi", "stream": True}, format="json")
+    force_authenticate(request, user=alice)
+    response = PromptView.as_view()(request)
 
-    response = alice_client.post(URL, {"prompt": "Hi", "stream": True}, format="json")
     first = next(iter(response.streaming_content))
-    # What the WSGI server does when the browser goes away; the test keeps its database connection,
-    # as Django's test client does around its own requests.
+    # What the WSGI server does when the browser goes away; the test keeps its database connection.
     request_finished.disconnect(close_old_connections)
     try:
         response.close()
@@ -212,4 +215,4 @@ def test_it_logs_a_stream_the_client_abandons(alice_client, fake_groq):
 
     assert json.loads(first.decode()[len("data: "):]) == {"type": "chunk", "text": "a"}
     row = LLMRequestLog.objects.get()
-    assert (row.error_type, row.response_text) == ("cancelled", "a")
+    assert (row.error_type, row.response_text, row.source) == ("cancelled", "a", "api")
