@@ -230,6 +230,9 @@ class FakeGroq:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGroq
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits for the
+    # delayed ACK (~40 ms) on every call.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - silence the per-request stderr line
         pass

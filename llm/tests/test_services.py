@@ -479,3 +479,21 @@ def test_it_never_stores_or_logs_the_api_key(fake_groq, settings, caplog, _isola
     assert ours and not [r for r in ours if key in r.getMessage()]
     # The SDK's own DEBUG lines echo the prompt we sent (which held the key), but never the credential.
     assert f"Bearer {key}" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sync_commit, relaxed", [(False, True), (True, False)])
+def test_it_relaxes_the_commit_of_a_log_row_on_postgresql_only_when_allowed(fake_groq, settings, sync_commit, relaxed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    settings.LLM_LOG_SYNC_COMMIT = sync_commit
+
+    with CaptureQueriesContext(connection) as queries:
+        groq_service.complete(prompt="Hi")
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert ("SET LOCAL synchronous_commit TO OFF" in statements) is relaxed
+    assert LLMRequestLog.objects.count() == 1
