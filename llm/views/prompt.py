@@ -4,6 +4,7 @@ import math
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,6 +50,17 @@ class PromptView(APIView):
     `{"type": "chunk", "text"}`... then `{"type": "done", ...result}` or `{"type": "error", ...}`.
     """
 
+    @extend_schema(
+        request=PromptInputSerializer,
+        responses={
+            200: OpenApiResponse(description="The call's result (or text/event-stream with stream=true)"),
+            400: OpenApiResponse(description="Invalid input, naming the field"),
+            429: OpenApiResponse(description="Rate limited by the provider (Retry-After when known)"),
+            502: OpenApiResponse(description="Upstream failure"),
+            503: OpenApiResponse(description="Not configured (no GROQ_API_KEY)"),
+            504: OpenApiResponse(description="Upstream timeout"),
+        },
+    )
     def post(self, request):
         serializer = PromptInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
