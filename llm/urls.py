@@ -3,6 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from llm.views import export, feedback, logs, metrics
+from llm.views.prompt import PromptView
 
 app_name = "api"
 
@@ -22,4 +23,5 @@ urlpatterns = [
     path("export/json/", export.ExportJSONView.as_view(), name="export-json"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),
 ]
