@@ -50,7 +50,8 @@ def keep_test_connection():
     signals.request_finished.connect(close_old_connections)
 
 
-def test_it_answers_generated_requests_without_a_server_error(alice_token, make_log, keep_test_connection):
+def test_it_answers_generated_requests_without_a_server_error(alice_token, make_log, keep_test_connection, fake_groq):
+    # fake_groq: the prompt endpoint talks to a local Groq-compatible server, never the internet.
     log = make_log(timestamp=datetime(2024, 3, 11, tzinfo=UTC), status="error", error_type="timeout")
     make_log(timestamp=datetime(2024, 3, 12, tzinfo=UTC), model_name="m-b")
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
