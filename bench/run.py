@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""`make bench [BENCH_ARGS="name ..."]`: run the named benchmarks (all of them when none is named).
+"""`make bench [BENCH_ARGS="name [args] [name [args]] ..."]`: run the named benchmarks, all when none is named.
 
-Each benchmark is a module `bench/bench_<name>.py` with `main(argv) -> int`; arguments after the
-name up to the next known name go to that benchmark, e.g.
+Each benchmark is a script `bench/bench_<name>.py`, run in its own process with the arguments that
+follow its name, e.g.
     make bench BENCH_ARGS="api --databases postgresql --rows 200000"
+    make bench BENCH_ARGS="service --database sqlite api --skip-export"
 """
-import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,13 +15,6 @@ HERE = Path(__file__).resolve().parent
 
 def available() -> dict[str, Path]:
     return {path.stem.removeprefix("bench_"): path for path in sorted(HERE.glob("bench_*.py"))}
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _split(argv: list[str], names: set[str]) -> list[tuple[str, list[str]]]:
@@ -45,10 +39,9 @@ def main(argv: list[str]) -> int:
     status = 0
     for name, args in runs:
         print(f"=== bench {name} {' '.join(args)}".rstrip(), flush=True)
-        status = max(status, _load(name, benchmarks[name]).main(args) or 0)
+        status = max(status, subprocess.call([sys.executable, str(benchmarks[name]), *args], cwd=HERE.parent))
     return status
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parent))
     sys.exit(main(sys.argv[1:]))
