@@ -627,6 +627,11 @@ EXPORT_TEXT_FIELDS = (
 EXPORT_CHUNK_ROWS = 2000
 
 
+def _json_text(value) -> str:
+    # Django has psycopg hand jsonb over as text; decode-free, unless a driver decoded it anyway.
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _export_fixers(vendor: str) -> list[tuple[int, Callable]]:
     """(column index, function) turning a raw database value into its export text.
 
@@ -644,7 +649,7 @@ def _export_fixers(vendor: str) -> list[tuple[int, Callable]]:
             return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
         return [(index["request_id"], str), (index["timestamp"], iso), (index["cost_estimate"], cost),
-                (index["metadata"], lambda value: json.dumps(value, ensure_ascii=False))]
+                (index["metadata"], _json_text)]
 
     def sqlite_iso(value):
         # Django's sqlite3 converter hands back a naive datetime, in UTC.

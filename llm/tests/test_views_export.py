@@ -60,12 +60,14 @@ def test_it_neutralises_formulas_in_csv(alice_client, make_log):
 def test_it_streams_one_valid_json_array_filtered(alice_client, make_log):
     base = datetime(2024, 5, 1, tzinfo=UTC)
     logs = [make_log(timestamp=base + timedelta(minutes=i), model_name="m-a" if i % 2 else "m-b",
-                     prompt_text=f"p{i}") for i in range(1203)]
+                     prompt_text=f"p{i}", metadata={"i": i, "tags": ["x"]}) for i in range(1203)]
     body = json.loads(_body(alice_client.get("/api/export/json/?model=m-a")))
     expected = [log for log in logs if log.model_name == "m-a"]
     assert [r["request_id"] for r in body] == [str(log.request_id) for log in expected]
     first = body[0]
     assert (first["prompt_text"], first["cost_estimate"], first["timestamp"]) == ("p1", 0.000023, "2024-05-01T00:01:00Z")
+    assert first["metadata"] == {"i": 1, "tags": ["x"]}
+    assert body[-1]["metadata"] == {"i": 1201, "tags": ["x"]}
     assert json.loads(_body(alice_client.get("/api/export/json/?model=absent"))) == []
 
 
