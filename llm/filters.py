@@ -42,8 +42,11 @@ class LogFilters:
 def _parse_instant(name: str, raw: str, *, end: bool) -> tuple[datetime, bool]:
     """(instant in UTC, inclusive?) for a date or datetime parameter."""
     raw = raw.strip()
+    if "T" in raw and " " in raw:
+        # An unencoded "+02:00" offset arrives with its "+" decoded as a space.
+        raw = raw.replace(" ", "+")
     try:
-        parsed = parse_datetime(raw.replace(" ", "T")) if "T" in raw or " " in raw else None
+        parsed = parse_datetime(raw) if len(raw) > 10 else None
         day = None if parsed else parse_date(raw)
     except ValueError:
         parsed = day = None

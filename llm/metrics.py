@@ -193,12 +193,16 @@ def floor_to_bucket(moment: datetime, group_by: str) -> datetime:
     return day.replace(day=1)
 
 
-def next_bucket(start: datetime, group_by: str) -> datetime:
-    if group_by == "month":
-        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    step = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1),
-            "day": timedelta(days=1), "week": timedelta(weeks=1)}[group_by]
-    return start + step
+def next_bucket(start: datetime, group_by: str) -> datetime | None:
+    """Start of the bucket after `start`; None past the last representable date (year 9999)."""
+    try:
+        if group_by == "month":
+            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        step = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1),
+                "day": timedelta(days=1), "week": timedelta(weeks=1)}[group_by]
+        return start + step
+    except (OverflowError, ValueError):
+        return None
 
 
 def bucket_starts(*, start: datetime, last: datetime, group_by: str) -> list[datetime]:
@@ -207,7 +211,7 @@ def bucket_starts(*, start: datetime, last: datetime, group_by: str) -> list[dat
     Raises InvalidParameter('group_by') past MAX_BUCKETS, before any aggregate runs.
     """
     starts, current = [], floor_to_bucket(start, group_by)
-    while current <= last:
+    while current is not None and current <= last:
         if len(starts) >= MAX_BUCKETS:
             raise InvalidParameter(
                 "group_by", f"The range holds more than {MAX_BUCKETS} {group_by} buckets; "
@@ -296,7 +300,9 @@ def _bucket_condition(group_by: str, *, position: int = 0):
         value = key[position] if isinstance(key, tuple) else key
         start = bucket_start(value)
         extra = Q(**{"model_name": key[1 - position]}) if isinstance(key, tuple) else Q()
-        return Q(timestamp__gte=start, timestamp__lt=next_bucket(start, group_by)) & extra
+        end = next_bucket(start, group_by)
+        within = Q(timestamp__gte=start) if end is None else Q(timestamp__gte=start, timestamp__lt=end)
+        return within & extra
 
     return condition
 

@@ -26,6 +26,9 @@ def test_it_converts_offsets_to_utc_and_keeps_a_datetime_end_inclusive():
     assert (filters.end, filters.end_inclusive) == (datetime(2024, 1, 1, 12, tzinfo=UTC), True)
     naive = parse_filters(params={"start_date": "2024-01-01T10:00:00"})
     assert naive.start == datetime(2024, 1, 1, 10, tzinfo=UTC)
+    # "+02:00" sent unencoded in a URL arrives as " 02:00".
+    assert parse_filters(params={"start_date": "2024-01-01T10:00:00 02:00"}).start == datetime(2024, 1, 1, 8, tzinfo=UTC)
+    assert parse_filters(params={"start_date": "2024-01-01 10:00"}).start == datetime(2024, 1, 1, 10, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,16 @@ def test_it_runs_a_constant_number_of_queries(alice_client, alice, make_log, dja
         assert alice_client.get(url).status_code == 200
 
 
+@pytest.mark.parametrize("group_by", ["minute", "hour", "day", "week", "month"])
+def test_it_stops_buckets_at_the_end_of_the_calendar(alice_client, make_log, group_by):
+    make_log(timestamp=datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC), latency_ms=42)
+    query = f"group_by={group_by}&start_date=9999-12-31T23:58:00Z&end_date=9999-12-31T23:59:59.999999Z"
+    results = alice_client.get(f"/api/metrics/token-usage/?{query}").json()["results"]
+    assert sum(r["calls"] for r in results) == 1
+    series = alice_client.get(f"/api/metrics/latency/?{query}").json()["timeseries"]
+    assert [r["p95_latency_ms"] for r in series if r["p95_latency_ms"] is not None] == [42]
+
+
 @time_machine.travel(NOW, tick=False)
 def test_it_buckets_minutes_and_accepts_a_datetime_window(alice_client, make_log):
     make_log(timestamp=NOW - timedelta(minutes=2, seconds=30), total_tokens=150)
