@@ -183,6 +183,12 @@ LLM_LOG_MAX_TEXT_CHARS = env_int("LLM_LOG_MAX_TEXT_CHARS", 100_000, minimum=100)
 # Append-only JSON lines of calls whose row could not be written; see flush_spool.
 LLM_SPOOL_PATH = LOGS_DIR / "unsaved_calls.jsonl"
 
+# --- Ingestion from other applications (POST /api/ingest/, OTLP /v1/traces) -----
+# Applies after gzip decompression. Bodies are read by the ingest views themselves,
+# so Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) does not cap them.
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000, minimum=1, maximum=100_000)
+
 # --- Email and alerts -----------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
