@@ -11,6 +11,8 @@ from rest_framework import authentication, exceptions, permissions
 from llm.ingest import ingest_key_find, ingest_key_touch
 from llm.models import IngestKey
 
+MISSING_KEY = "An ingest key is required: 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+
 
 def _presented_secret(request) -> str | None:
     header = authentication.get_authorization_header(request).decode("latin-1").split()
@@ -27,7 +29,7 @@ class IngestKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         secret = _presented_secret(request)
         if secret is None:
-            return None
+            raise exceptions.NotAuthenticated(MISSING_KEY)
         key = ingest_key_find(secret=secret)
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid ingest key.")
@@ -42,7 +44,7 @@ class IngestKeyAuthentication(authentication.BaseAuthentication):
 
 
 class HasIngestKey(permissions.BasePermission):
-    message = "An ingest key is required: 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+    message = MISSING_KEY
 
     def has_permission(self, request, view):
         return isinstance(request.auth, IngestKey)
