@@ -183,9 +183,9 @@ def span_row(
     """The unsaved row of one LLM span (cost left None); raises _Rejected when it cannot be stored."""
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
     if len(trace_id) != 32 or len(span_id) != 16 or not int(trace_id, 16) or not int(span_id, 16):
-        raise _Rejected(f"span {span.name!r}: trace_id must be 16 bytes and span_id 8 bytes, not zero")
+        raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
     if not span.start_time_unix_nano:
-        raise _Rejected(f"span {span.name!r}: no start time")
+        raise _Rejected("no start time")
     prompt = _tokens(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
     completion = _tokens(
         attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"
@@ -197,7 +197,7 @@ def span_row(
         "llm.token_count.prompt_details.cache_read",
     )
     if prompt + completion > MAX_INT:
-        raise _Rejected(f"span {span.name!r}: token counts too large")
+        raise _Rejected("token counts too large")
     params = _invocation_parameters(attrs)
     request_model = _first(attrs, "gen_ai.request.model", "llm.model_name")
     response_model = attrs.get("gen_ai.response.model")
@@ -382,7 +382,7 @@ def ingest_spans(*, export: ExportTraceServiceRequest, ingest_key: IngestKey | N
                     )
                 except _Rejected as exc:
                     report.rejected += 1
-                    report.errors.append(str(exc))
+                    report.errors.append(f"span {span.name!r}: {exc}")
     price_rows(rows)
     report.stored = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
     report.duplicates = len(rows) - report.stored
