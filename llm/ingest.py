@@ -35,6 +35,8 @@ VISIBLE_PREFIX_LENGTH = 12
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 MAX_INT = 2**31 - 1  # PostgreSQL integer columns
+# Plain strings: an enum member lookup per row shows in the profile of a 1,000-event batch.
+_SUCCESS, _ERROR, _INGEST = str(LLMRequestLog.Status.SUCCESS), str(LLMRequestLog.Status.ERROR), str(Source.INGEST)
 MAX_ERROR_MESSAGE_CHARS = 10_000
 
 
@@ -301,7 +303,7 @@ def _metadata(value) -> dict:
 
 
 def _status(value) -> str:
-    if value not in LLMRequestLog.Status.values:
+    if value not in (_SUCCESS, _ERROR):
         raise _Invalid("Must be 'success' or 'error'.")
     return value
 
@@ -386,7 +388,7 @@ def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> L
         timestamp=values.get("timestamp") or now,
         model_name=values["model"],
         provider=values.get("provider") or "groq",
-        status=LLMRequestLog.Status.ERROR if failed else LLMRequestLog.Status.SUCCESS,
+        status=_ERROR if failed else _SUCCESS,
         error_type=error_type,
         http_status=http_status,
         prompt_tokens=prompt,
@@ -401,7 +403,7 @@ def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> L
         finish_reason=values.get("finish_reason", ""),
         temperature=values.get("temperature"),
         max_tokens=values.get("max_tokens"),
-        source=Source.INGEST,
+        source=_INGEST,
         ingest_key=ingest_key,
         metadata=metadata,
         error_message=values.get("error_message", "")[:MAX_ERROR_MESSAGE_CHARS],
