@@ -32,7 +32,11 @@ class IngestView(APIView):
     # HttpRequest.body and Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE).
     parser_classes = []
 
-    @extend_schema(request=IngestBatchSerializer, responses={200: IngestResultSerializer}, operation_id="ingest_batch")
+    @extend_schema(
+        request={"application/json": IngestBatchSerializer},
+        responses={200: IngestResultSerializer},
+        operation_id="ingest_batch",
+    )
     def post(self, request):
         if media_type(request) != "application/json":
             raise exceptions.UnsupportedMediaType(request.content_type, "Send the batch as application/json.")

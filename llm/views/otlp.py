@@ -18,7 +18,6 @@ class OtlpTracesView(APIView):
     @extend_schema(
         request={PROTOBUF: bytes, JSON: dict},
         responses={200: OpenApiResponse(description="ExportTraceServiceResponse in the request's encoding.")},
-        operation_id="otlp_traces",
     )
     def post(self, request):
         kind = media_type(request)
