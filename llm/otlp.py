@@ -226,7 +226,9 @@ def span_row(
         user_id=_short(_first(attrs, "user.id", "enduser.id"), 255),
         session_id=_short(_first(attrs, "session.id", "gen_ai.conversation.id"), 255),
         finish_reason=_short(finish[0] if isinstance(finish, list) else finish, 32),
-        temperature=_optional_number(_first({**params, **attrs}, "gen_ai.request.temperature", "temperature"), low=0, high=10),
+        temperature=_optional_number(
+            _first({**params, **attrs}, "gen_ai.request.temperature", "temperature"), low=0, high=10
+        ),
         max_tokens=_whole(
             _first({**params, **attrs}, "gen_ai.request.max_tokens", "max_tokens", "max_completion_tokens")
         ),
@@ -377,9 +379,10 @@ def ingest_spans(*, export: ExportTraceServiceRequest, ingest_key: IngestKey | N
                     report.skipped += 1
                     continue
                 try:
-                    rows.append(
-                        span_row(span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key)
+                    row = span_row(
+                        span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key
                     )
+                    rows.append(row)
                 except _Rejected as exc:
                     report.rejected += 1
                     report.errors.append(f"span {span.name!r}: {exc}")

@@ -21,6 +21,8 @@ class Command(BaseCommand):
             if creator is None:
                 raise CommandError(f"No user named {user!r}.")
         key, secret = ingest_key_create(name=name, created_by=creator)
-        self.stdout.write(f"Created ingest key '{key.name}' ({key.prefix}…). Store the secret now; it is not shown again:")
+        self.stdout.write(
+            f"Created ingest key '{key.name}' ({key.prefix}…). Store the secret now; it is not shown again:"
+        )
         # Alone on the last line, so scripts can capture it with `| tail -n 1`.
         self.stdout.write(secret)
