@@ -402,3 +402,22 @@ def test_it_accepts_the_key_in_an_x_api_key_header(ingest_key):
 
 def test_it_refuses_get():
     assert APIClient().get(URL).status_code == 401
+
+
+def test_it_reads_a_gzip_body_of_several_members(ingest_secret):
+    raw = json.dumps({"events": [event(user_id="two-part")]}).encode()
+    body = gzip.compress(raw[:20]) + gzip.compress(raw[20:])
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 200, response.content
+    assert LLMRequestLog.objects.get().user_id == "two-part"
+
+
+def test_it_answers_400_for_a_truncated_gzip_body(ingest_secret):
+    body = gzip.compress(json.dumps({"events": [event()]}).encode())[:-12]
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "Truncated gzip body."
