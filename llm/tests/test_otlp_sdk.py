@@ -1,9 +1,4 @@
 """Real OpenTelemetry exporters and instrumented Groq clients sending traces to a live server."""
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import groq
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -53,7 +48,9 @@ def test_it_stores_spans_exported_in_protobuf_by_the_sdk(live_server, ingest_key
                 "user.id": "u-1",
             })
         with tracer.start_as_current_span("chat failing") as failing:
-            failing.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": "timeout"})
+            failing.set_attributes(
+                {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": "timeout"}
+            )
             failing.set_status(StatusCode.ERROR, "read timed out")
 
     result = exporter(live_server, secret, compression=compression).export(memory.get_finished_spans())
@@ -87,41 +84,7 @@ def test_it_refuses_an_exporter_with_a_wrong_key(live_server, ingest_secret, rec
 
 # --- Groq clients instrumented by OpenLLMetry and by OpenInference -------------------------
 
-class _FakeGroqHandler(BaseHTTPRequestHandler):
-    """POST /openai/v1/chat/completions → a chat completion with usage, after a short delay."""
-
-    DELAY = 0.15
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        time.sleep(self.DELAY)
-        answer = json.dumps({
-            "id": "chatcmpl-fake-1",
-            "object": "chat.completion",
-            "created": 1767225600,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 21, "completion_tokens": 5, "total_tokens": 26},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def groq_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGroqHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-
+GROQ_DELAY = 0.15  # seconds the fake Groq server holds its answer, so latency is measurable
 
 def _instrumentors():
     from openinference.instrumentation.groq import GroqInstrumentor as OpenInferenceGroq
@@ -131,12 +94,15 @@ def _instrumentors():
 
 
 @pytest.mark.parametrize("instrumentation", ["openllmetry", "openinference"])
-def test_it_stores_calls_of_an_instrumented_groq_client(live_server, ingest_secret, recorded, groq_url, instrumentation):
+def test_it_stores_calls_of_an_instrumented_groq_client(
+    live_server, ingest_secret, recorded, fake_groq, instrumentation
+):
     provider, memory = recorded
+    fake_groq.reply_completion("Paris.", prompt_tokens=21, completion_tokens=5, delay=GROQ_DELAY)
     instrumentor = _instrumentors()[instrumentation]()
     instrumentor.instrument(tracer_provider=provider)
     try:
-        client = groq.Groq(api_key="gsk_fake_for_tests", base_url=groq_url, max_retries=0)
+        client = groq.Groq(api_key="gsk_fake_for_tests", base_url=fake_groq.url, max_retries=0)
         client.chat.completions.create(
             model="llama-3.1-8b-instant", messages=[{"role": "user", "content": "Capital of France?"}]
         )
@@ -151,7 +117,7 @@ def test_it_stores_calls_of_an_instrumented_groq_client(live_server, ingest_secr
     assert (row.model_name, row.provider, row.source) == ("llama-3.1-8b-instant", "groq", "otlp")
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (21, 5, 26)
     assert row.latency_ms == pytest.approx((span.end_time - span.start_time) / 1e6)
-    assert row.latency_ms >= _FakeGroqHandler.DELAY * 1000
+    assert row.latency_ms >= GROQ_DELAY * 1000
     assert "Capital of France?" in row.prompt_text
     assert "Paris." in row.response_text
     assert row.status == "success"
