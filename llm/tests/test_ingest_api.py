@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -228,11 +229,14 @@ def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_ut
     }
 
 
-def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, django_assert_max_num_queries, price):
+@pytest.mark.parametrize("size", [1, 100])
+def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, django_assert_num_queries, price, size):
     post(ingest_secret, {"events": [event()]})  # the key's last_used_at is written now, not below
-    with django_assert_max_num_queries(7):
-        response = post(ingest_secret, {"events": [event() for _ in range(100)]})
-    assert response.json()["summary"]["accepted"] == 100
+    # The key, the known request_ids, the prices, and the insert in its savepoint; on PostgreSQL
+    # the insert runs on the raw psycopg2 cursor (execute_values), which Django does not count.
+    with django_assert_num_queries(6 if connection.vendor == "sqlite" else 5):
+        response = post(ingest_secret, {"events": [event() for _ in range(size)]})
+    assert response.json()["summary"]["accepted"] == size
 
 
 # --- Limits, encodings, content types --------------------------------------------------

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -304,3 +305,13 @@ def test_it_refuses_requests_without_a_valid_key(ingest_key, alice_token, url):
     assert [anonymous.status_code, user_token.status_code, revoked.status_code] == [401, 401, 401]
     assert revoked.json()["error"] == "This ingest key has been revoked."
     assert not LLMRequestLog.objects.exists()
+
+
+@pytest.mark.parametrize("size", [1, 50])
+def test_it_runs_the_same_queries_for_one_span_or_fifty(ingest_secret, django_assert_num_queries, price, size):
+    post_json(ingest_secret, export(span("00000000000003ff", CURRENT)))  # writes the key's last_used_at
+    body = export(*[span(f"{i + 0x400:016x}", CURRENT) for i in range(size)])
+    # The key, the prices, and the insert in its savepoint (uncounted on PostgreSQL: raw execute_values).
+    with django_assert_num_queries(5 if connection.vendor == "sqlite" else 4):
+        response = post_json(ingest_secret, body)
+    assert response["X-Spans-Stored"] == str(size)
