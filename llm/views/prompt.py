@@ -4,11 +4,12 @@ import math
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.models import ErrorType, Source
-from llm.serializers.prompt import PromptInputSerializer
+from llm.serializers.prompt import PromptErrorSerializer, PromptInputSerializer, PromptResultSerializer
 from llm.services import LLMServiceError, groq_service
 
 # Provider failures as HTTP statuses; anything else that went wrong upstream is a 502.
@@ -49,6 +50,14 @@ class PromptView(APIView):
     `{"type": "chunk", "text"}`... then `{"type": "done", ...result}` or `{"type": "error", ...}`.
     """
 
+    @extend_schema(
+        request=PromptInputSerializer,
+        responses={
+            200: PromptResultSerializer,
+            **{status: PromptErrorSerializer for status in (429, 502, 503, 504)},
+        },
+        description="With stream=true the answer is text/event-stream (chunk, then done or error events).",
+    )
     def post(self, request):
         serializer = PromptInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
