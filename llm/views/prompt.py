@@ -4,7 +4,7 @@ import math
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -53,10 +53,15 @@ class PromptView(APIView):
     @extend_schema(
         request=PromptInputSerializer,
         responses={
-            200: PromptResultSerializer,
-            **{status: PromptErrorSerializer for status in (429, 502, 503, 504)},
+            200: OpenApiResponse(
+                PromptResultSerializer, description="The call's result (or text/event-stream with stream=true)"
+            ),
+            400: OpenApiResponse(description="Invalid input, naming the field"),
+            429: OpenApiResponse(PromptErrorSerializer, description="Rate limited (Retry-After when known)"),
+            502: OpenApiResponse(PromptErrorSerializer, description="Upstream failure"),
+            503: OpenApiResponse(PromptErrorSerializer, description="Not configured (no GROQ_API_KEY)"),
+            504: OpenApiResponse(PromptErrorSerializer, description="Upstream timeout"),
         },
-        description="With stream=true the answer is text/event-stream (chunk, then done or error events).",
     )
     def post(self, request):
         serializer = PromptInputSerializer(data=request.data)
