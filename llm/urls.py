@@ -3,6 +3,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from llm.views import export, feedback, logs, metrics
+from llm.views.ingest import IngestView
+from llm.views.otlp import OtlpTracesView
 from llm.views.prompt import PromptView
 
 app_name = "api"
@@ -23,5 +25,7 @@ urlpatterns = [
     path("export/json/", export.ExportJSONView.as_view(), name="export-json"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("ingest/", IngestView.as_view(), name="ingest"),
+    path("otel/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),
 ]
