@@ -561,3 +561,17 @@ def backtest_rule(*, rule: AlertRule, days: int, now: datetime | None = None) ->
         "max_value": max_value,
         "fires": fired,
     }
+
+
+# --- Acknowledgement --------------------------------------------------------------
+
+
+def acknowledge_alert(*, alert_id: int, user) -> AlertLog:
+    """Mark the alert acknowledged by `user` now and return it.
+
+    Idempotent: acknowledging again (by anyone) keeps the first who and when. Raises AlertLog.DoesNotExist.
+    """
+    AlertLog.objects.filter(pk=alert_id, acknowledged=False).update(
+        acknowledged=True, acknowledged_at=timezone.now(), acknowledged_by=user
+    )
+    return AlertLog.objects.select_related("alert_rule", "acknowledged_by").get(pk=alert_id)

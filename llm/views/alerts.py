@@ -1,0 +1,109 @@
+"""Alert rules (CRUD, test notification, backtest preview) and triggered alerts (list, acknowledge)."""
+from django.shortcuts import get_object_or_404
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from llm import alerts
+from llm.exceptions import InvalidParameter
+from llm.models import AlertLog, AlertRule
+from llm.serializers.alerts import AlertLogSerializer, AlertRuleSerializer
+
+MAX_PREVIEW_DAYS = 30
+
+
+def _int_param(request, name: str, *, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameter(name, "Must be a whole number.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        limit = f"between {minimum} and {maximum}" if maximum is not None else f"{minimum} or more"
+        raise InvalidParameter(name, f"Must be {limit}.")
+    return value
+
+
+class AlertPagination(PageNumberPagination):
+    """`{count, next, previous, results}`; page_size 1–500 (default 50); a bad page is a 400, not a 404."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def paginate_queryset(self, queryset, request, view=None):
+        _int_param(request, "page_size", default=None, minimum=1, maximum=self.max_page_size)
+        _int_param(request, "page", default=None, minimum=1)
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            raise InvalidParameter("page", "There are not that many pages.") from None
+
+
+class AlertRuleListView(generics.ListCreateAPIView):
+    serializer_class = AlertRuleSerializer
+    pagination_class = AlertPagination
+    queryset = AlertRule.objects.order_by("name", "id")
+
+
+class AlertRuleDetailView(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = AlertRuleSerializer
+    queryset = AlertRule.objects.all()
+
+
+class AlertRuleTestView(APIView):
+    """Send a test notification through the rule's email and webhook; no alert is recorded."""
+
+    def post(self, request, pk: int):
+        rule = get_object_or_404(AlertRule, pk=pk)
+        delivery = alerts.send_test_notification(rule=rule)
+        return Response({
+            "delivered": delivery.delivered,
+            "notification_error": delivery.error,
+            "email_recipients": alerts.recipients_for(rule) if rule.notify_email else [],
+            "webhook_url": rule.webhook_url,
+        })
+
+
+class AlertRulePreviewView(APIView):
+    """How often the rule, as saved, would have fired over the past `days` days (1–30, default 7)."""
+
+    def get(self, request, pk: int):
+        rule = get_object_or_404(AlertRule, pk=pk)
+        days = _int_param(request, "days", default=7, minimum=1, maximum=MAX_PREVIEW_DAYS)
+        return Response(alerts.backtest_rule(rule=rule, days=days))
+
+
+class AlertLogListView(generics.ListAPIView):
+    """Triggered alerts, newest first; `acknowledged=true|false` and `rule=<id>` filter them."""
+
+    serializer_class = AlertLogSerializer
+    pagination_class = AlertPagination
+
+    def get_queryset(self):
+        logs = AlertLog.objects.select_related("alert_rule", "acknowledged_by").order_by("-triggered_at", "-id")
+        acknowledged = self.request.query_params.get("acknowledged")
+        if acknowledged is not None:
+            choices = {"true": True, "1": True, "false": False, "0": False}
+            if acknowledged.lower() not in choices:
+                raise InvalidParameter("acknowledged", "Must be true or false.")
+            logs = logs.filter(acknowledged=choices[acknowledged.lower()])
+        rule = _int_param(self.request, "rule", default=None, minimum=1)
+        if rule is not None:
+            logs = logs.filter(alert_rule_id=rule)
+        return logs
+
+
+class AlertAcknowledgeView(APIView):
+    """Acknowledge an alert; again is harmless and keeps the first who and when."""
+
+    def post(self, request, pk: int):
+        try:
+            alert = alerts.acknowledge_alert(alert_id=pk, user=request.user)
+        except AlertLog.DoesNotExist:
+            raise NotFound("No alert has this id.") from None
+        return Response(AlertLogSerializer(alert).data)
