@@ -154,9 +154,10 @@ def test_it_rejects_bad_arguments_with_one_clear_line(args, message):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_it_loops_until_sigterm(make_log):
-    # Real time here: the loop waits on a real clock.
+    # Real time and real commits here, as in a long-lived process: the loop waits on a real clock and
+    # recycles its database connection between passes.
     for _ in range(20):
         make_log(status=LLMRequestLog.Status.ERROR, error_type="timeout")
     make_rule()

@@ -1,7 +1,9 @@
+import logging
 import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 from django.utils import timezone
 
 from llm import alerts
@@ -11,6 +13,8 @@ try:
     from llm import spool
 except ImportError:  # The unsaved-calls spool arrives with the services work.
     spool = None
+
+logger = logging.getLogger(__name__)
 
 MAX_WINDOW_MINUTES = 30 * 24 * 60
 
@@ -93,7 +97,16 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             while not stop.is_set():
-                self._one_pass(time_window=time_window, rule=rule, dry_run=dry_run)
+                # A long-lived process must not keep a connection the database has since dropped.
+                close_old_connections()
+                try:
+                    failed = self._one_pass(time_window=time_window, rule=rule, dry_run=dry_run)
+                except Exception as exc:  # e.g. the database is restarting: try again next time
+                    logger.exception("Alert check pass failed")
+                    self.stderr.write(f"Check failed: {exc}")
+                else:
+                    if failed:
+                        self.stderr.write(f"{failed} rule(s) failed to evaluate; see the log for details")
                 stop.wait(interval)
         finally:
             for sig, handler in previous.items():
