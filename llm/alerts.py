@@ -212,6 +212,8 @@ def _transition(*, rule_id: int, reading: Reading, now: datetime, dry_run: bool)
         breached = is_breached(rule=rule, value=reading.value)
         latest = _latest_open(rule)
         action = _decide(rule=rule, reading=reading, breached=breached, latest=latest, now=now)
+        if not rule.is_active:
+            action = "none"  # Switched off while this run was reading its metric.
         result = RuleResult(rule=rule, reading=reading, breached=breached, action=action)
         resolved_ids: list[int] = []
         if dry_run:
@@ -308,6 +310,8 @@ def run_checks(
     for rule in rules:
         try:
             results.append(check_rule(rule=rule, now=now, window_minutes=window_minutes, dry_run=dry_run))
+        except AlertRule.DoesNotExist:
+            continue  # Deleted while this run was reading its metric: nothing left to alert on.
         except Exception as exc:  # One broken rule must not silence the others.
             logger.exception("Alert rule %s (id %s) failed", rule.name, rule.pk)
             results.append(RuleResult(rule=rule, state=rule.state, action="failed", error=str(exc) or repr(exc)))
@@ -362,7 +366,10 @@ def notify(*, rule: AlertRule, event: str, reading: Reading, alert: AlertLog | N
     title = f"[{_EVENT_TITLE[event]}] {rule.name}: {describe(rule=rule, value=reading.value)}"
     errors, delivered = [], False
     recipients = recipients_for(rule)
-    if rule.notify_email and recipients:
+    if rule.notify_email and not recipients:
+        # Said out loud: an alert nobody was told about must not look delivered.
+        errors.append("email: no recipients (set the rule's email_recipients or ALERT_EMAIL_RECIPIENTS)")
+    elif rule.notify_email:
         try:
             EmailMessage(
                 subject=title,
