@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import Count, IntegerField, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from llm.models import AlertLog, AlertRule, LLMRequestLog
@@ -506,20 +507,42 @@ def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple
             yield (round(bucket.tokens / baseline, 2) if baseline else None), bucket.calls, bool(baseline)
 
 
+def _window_index(*, start: datetime, window: timedelta) -> RawSQL:
+    """Which window of `window` length after `start` a call falls in, computed by the database.
+
+    The two databases need different SQL for seconds since the epoch; PostgreSQL's integer cast
+    rounds, hence FLOOR there, while SQLite's truncates (the same for these non-negative values).
+    """
+    params = (start.timestamp(), window.total_seconds())
+    if connection.vendor == "postgresql":
+        sql = 'FLOOR((EXTRACT(EPOCH FROM "timestamp") - %s) / %s)::integer'
+    else:
+        sql = 'CAST(((julianday("timestamp") - 2440587.5) * 86400.0 - %s) / %s AS INTEGER)'
+    return RawSQL(sql, params, output_field=IntegerField())
+
+
 def _fill_buckets(*, rule: AlertRule, start: datetime, end: datetime, count: int) -> list[_Bucket]:
     window = (end - start) / count
     buckets = [_Bucket(latencies=[]) for _ in range(count)]
-    rows = _calls(rule=rule, start=start, end=end).order_by().values_list(
-        "timestamp", "status", "total_tokens", "latency_ms"
-    )
-    # One streamed query over narrow columns, never the texts; memory is one float per call at most.
-    for timestamp, status, tokens, latency in rows.iterator(chunk_size=5000):
+    calls = _calls(rule=rule, start=start, end=end).order_by()
+    if rule.metric_type != AlertRule.MetricType.LATENCY:
+        # One GROUP BY over narrow columns: the counts and sums per window, never the rows.
+        rows = calls.annotate(window=_window_index(start=start, window=window)).values("window").annotate(
+            calls=Count("*"),
+            errors=Count("status", filter=Q(status=LLMRequestLog.Status.ERROR)),
+            tokens=Sum("total_tokens"),
+        )
+        for row in rows:
+            bucket = buckets[min(max(row["window"], 0), count - 1)]
+            bucket.calls += row["calls"]
+            bucket.errors += row["errors"]
+            bucket.tokens += row["tokens"] or 0
+        return buckets
+    # A percentile needs every value of its window: stream two narrow columns, never the texts.
+    for timestamp, latency in calls.values_list("timestamp", "latency_ms").iterator(chunk_size=5000):
         bucket = buckets[min(int((timestamp - start) / window), count - 1)]
         bucket.calls += 1
-        bucket.errors += status == LLMRequestLog.Status.ERROR
-        bucket.tokens += tokens
-        if rule.metric_type == AlertRule.MetricType.LATENCY:
-            bucket.latencies.append(latency)
+        bucket.latencies.append(latency)
     return buckets
 
 

@@ -354,6 +354,22 @@ def test_it_creates_the_three_defaults_once():
     assert rules == {"error_rate": ("gt", 5.0), "latency": ("gt", 5000.0), "token_spike": ("gte", 3.0)}
 
 
+@pytest.mark.django_db
+def test_it_records_an_alert_that_had_nobody_to_email(frozen, add_calls, settings):
+    settings.ALERT_EMAIL_RECIPIENTS = []
+    rule = make_rule()
+    add_calls(20, errors=20)
+
+    check(rule)
+
+    alert = AlertLog.objects.get()
+    assert alert.notified_at is None
+    assert alert.notification_error == (
+        "email: no recipients (set the rule's email_recipients or ALERT_EMAIL_RECIPIENTS)"
+    )
+    assert mail.outbox == []
+
+
 # --- Webhooks ----------------------------------------------------------------------
 
 
@@ -463,6 +479,18 @@ def test_it_backtests_how_often_a_rule_would_have_fired(frozen, add_calls):
         {"window_start": "2026-03-01T06:00:00Z", "window_end": "2026-03-01T07:00:00Z", "value": 50.0},
         {"window_start": "2026-03-02T02:00:00Z", "window_end": "2026-03-02T03:00:00Z", "value": 50.0},
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(microseconds=1), timedelta(minutes=59, seconds=59.999999)])
+def test_it_backtests_a_call_on_a_window_edge_into_the_window_it_starts(frozen, add_calls, offset):
+    rule = make_rule(threshold=5)
+    edge = NOW - timedelta(hours=1)
+    add_calls(20, errors=20, minutes_ago=(NOW - edge - offset) / timedelta(minutes=1))
+
+    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+
+    assert [fire["window_start"] for fire in result["fires"]] == ["2026-03-02T11:00:00Z"]
 
 
 @pytest.mark.django_db
