@@ -2,6 +2,7 @@
 from django.urls import path
 
 from llm.views import alerts as alert_views
+from llm.views.prompt import PromptView
 
 app_name = "api"
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("alerts/rules/<int:pk>/preview/", alert_views.AlertRulePreviewView.as_view(), name="alert-rule-preview"),
     path("alerts/logs/", alert_views.AlertLogListView.as_view(), name="alert-logs"),
     path("alerts/logs/<int:pk>/acknowledge/", alert_views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),
 ]
