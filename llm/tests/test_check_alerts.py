@@ -13,6 +13,7 @@ import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
+from llm import spool
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -131,6 +132,42 @@ def test_it_runs_the_other_rules_and_exits_non_zero_when_one_fails(frozen, faili
     assert lines[0].startswith("A broken: FAILED (")
     assert lines[1].startswith("B errors: Error rate 100 %")
     assert AlertLog.objects.get().alert_rule.name == "B errors"
+
+
+def spool_failed_calls(count):
+    for _ in range(count):
+        spool.append(
+            row=LLMRequestLog(timestamp=NOW - timedelta(minutes=3), model_name="openai/gpt-oss-20b",
+                              status=LLMRequestLog.Status.ERROR, error_type="timeout", latency_ms=30000.0),
+            reason="OperationalError: database is locked",
+        )
+
+
+@pytest.mark.django_db
+def test_it_writes_spooled_calls_first_so_they_count(frozen):
+    make_rule()
+    spool_failed_calls(12)
+
+    out = run()
+
+    assert out.splitlines() == [
+        "Spool: wrote 12 call(s), 0 already stored, 0 still waiting.",
+        "Errors: Error rate 100 % (threshold > 5 %) · 12 calls · firing · fired",
+    ]
+    assert LLMRequestLog.objects.count() == 12
+    assert spool.pending_count() == 0
+
+
+@pytest.mark.django_db
+def test_it_leaves_the_spool_alone_in_a_dry_run(frozen):
+    make_rule()
+    spool_failed_calls(12)
+
+    out = run("--dry-run")
+
+    assert "0 calls" in out
+    assert spool.pending_count() == 12
+    assert not LLMRequestLog.objects.exists()
 
 
 @pytest.mark.django_db

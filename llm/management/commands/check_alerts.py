@@ -6,13 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 from django.utils import timezone
 
-from llm import alerts
+from llm import alerts, spool
 from llm.models import AlertRule
-
-try:
-    from llm import spool
-except ImportError:  # The unsaved-calls spool arrives with the services work.
-    spool = None
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +55,8 @@ class Command(BaseCommand):
             raise CommandError("--loop needs --interval SECONDS (1 or more)")
 
     def _one_pass(self, *, time_window, rule, dry_run) -> int:
-        if spool is not None and not dry_run:
+        if not dry_run:
+            # First, so calls the database refused earlier count in this run's figures.
             self._flush_spool()
         results = alerts.run_checks(now=timezone.now(), window_minutes=time_window, rule_id=rule, dry_run=dry_run)
         for result in results:
@@ -70,13 +66,18 @@ class Command(BaseCommand):
         return sum(result.action == "failed" for result in results)
 
     def _flush_spool(self):
+        if not spool.pending_count():  # a file check, no database work
+            return
         try:
-            written = spool.flush()
+            result = spool.flush()
         except Exception as exc:  # A stuck spool must not stop the alerts.
+            logger.exception("Spool flush failed")
             self.stderr.write(f"Could not flush the unsaved-calls spool: {exc}")
             return
-        if written:
-            self.stdout.write(f"Wrote {written} spooled call(s).")
+        self.stdout.write(
+            f"Spool: wrote {result.written} call(s), {result.duplicates} already stored, "
+            f"{result.remaining} still waiting."
+        )
 
     def _line(self, result: alerts.RuleResult, *, dry_run: bool) -> str:
         rule = result.rule
