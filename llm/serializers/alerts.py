@@ -62,3 +62,33 @@ class AlertLogSerializer(serializers.ModelSerializer):
             "acknowledged_at", "acknowledged_by", "notified_at", "notification_error",
         ]
         read_only_fields = fields
+
+
+class AlertTestResultSerializer(serializers.Serializer):
+    """Answer of POST /api/alerts/rules/<id>/test/ (documents the schema; built by the view)."""
+
+    delivered = serializers.BooleanField()
+    notification_error = serializers.CharField(allow_blank=True)
+    email_recipients = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField(allow_blank=True)
+
+
+class BacktestFireSerializer(serializers.Serializer):
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    value = serializers.FloatField()
+
+
+class AlertPreviewSerializer(serializers.Serializer):
+    """Answer of GET /api/alerts/rules/<id>/preview/: llm.alerts.backtest_rule's dict."""
+
+    rule = serializers.IntegerField()
+    days = serializers.IntegerField()
+    window_minutes = serializers.IntegerField()
+    windows = serializers.IntegerField()
+    evaluated = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    would_fire = serializers.IntegerField()
+    reminders = serializers.IntegerField()
+    max_value = serializers.FloatField(allow_null=True)
+    fires = BacktestFireSerializer(many=True)

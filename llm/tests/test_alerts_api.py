@@ -297,8 +297,8 @@ def test_it_previews_seven_days_by_default(alice_client, rule, frozen):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("days", "message"), [("0", "Must be between 1 and 30."), ("31", "Must be between 1 and 30."),
-                          ("week", "Must be a whole number.")],
+    ("days", "message"), [("0", "Must be a whole number from 1 to 30."), ("31", "Must be a whole number from 1 to 30."),
+                          ("week", "Must be a whole number from 1 to 30.")],
 )
 def test_it_rejects_a_bad_preview_range(alice_client, rule, days, message):
     response = alice_client.get(f"/api/alerts/rules/{rule.pk}/preview/?days={days}")
@@ -375,11 +375,11 @@ def test_it_paginates_alerts(alice_client, rule):
     ("query", "field", "message"),
     [
         ("acknowledged=maybe", "acknowledged", "Must be true or false."),
-        ("page=9", "page", "There are not that many pages."),
-        ("page=0", "page", "Must be 1 or more."),
-        ("page_size=501", "page_size", "Must be between 1 and 500."),
-        ("page_size=ten", "page_size", "Must be a whole number."),
-        ("rule=abc", "rule", "Must be a whole number."),
+        ("page=9", "page", "Page out of range."),
+        ("page=0", "page", "Must be a whole number of 1 or more."),
+        ("page_size=501", "page_size", "Must be a whole number from 1 to 500."),
+        ("page_size=ten", "page_size", "Must be a whole number from 1 to 500."),
+        ("rule=abc", "rule", "Must be a whole number of 1 or more."),
     ],
 )
 def test_it_rejects_bad_alert_filters(alice_client, rule, query, field, message):

@@ -1,5 +1,6 @@
 """Alert rules (CRUD, test notification, backtest preview) and triggered alerts (list, acknowledge)."""
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -9,22 +10,28 @@ from rest_framework.views import APIView
 from llm import alerts
 from llm.exceptions import InvalidParameter
 from llm.models import AlertLog, AlertRule
-from llm.serializers.alerts import AlertLogSerializer, AlertRuleSerializer
+from llm.serializers.alerts import (
+    AlertLogSerializer,
+    AlertPreviewSerializer,
+    AlertRuleSerializer,
+    AlertTestResultSerializer,
+)
 
 MAX_PREVIEW_DAYS = 30
 
 
-def _int_param(request, name: str, *, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
+def _int_param(request, name: str, *, default: int | None, maximum: int | None = None) -> int | None:
+    """A whole number of 1 or more (up to `maximum`) from the query string; 400 naming `name` otherwise."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidParameter(name, "Must be a whole number.") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        limit = f"between {minimum} and {maximum}" if maximum is not None else f"{minimum} or more"
-        raise InvalidParameter(name, f"Must be {limit}.")
+        value = 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
+        raise InvalidParameter(name, f"Must be a whole number {limit}.")
     return value
 
 
@@ -36,12 +43,12 @@ class AlertPagination(PageNumberPagination):
     max_page_size = 500
 
     def paginate_queryset(self, queryset, request, view=None):
-        _int_param(request, "page_size", default=None, minimum=1, maximum=self.max_page_size)
-        _int_param(request, "page", default=None, minimum=1)
+        _int_param(request, "page_size", default=None, maximum=self.max_page_size)
+        _int_param(request, "page", default=None)
         try:
             return super().paginate_queryset(queryset, request, view)
         except NotFound:
-            raise InvalidParameter("page", "There are not that many pages.") from None
+            raise InvalidParameter("page", "Page out of range.") from None
 
 
 class AlertRuleListView(generics.ListCreateAPIView):
@@ -58,6 +65,7 @@ class AlertRuleDetailView(generics.RetrieveUpdateDestroyAPIView):
 class AlertRuleTestView(APIView):
     """Send a test notification through the rule's email and webhook; no alert is recorded."""
 
+    @extend_schema(request=None, responses=AlertTestResultSerializer)
     def post(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
         delivery = alerts.send_test_notification(rule=rule)
@@ -72,12 +80,20 @@ class AlertRuleTestView(APIView):
 class AlertRulePreviewView(APIView):
     """How often the rule, as saved, would have fired over the past `days` days (1–30, default 7)."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="Days to look back, 1 to 30 (default 7).")],
+        responses=AlertPreviewSerializer,
+    )
     def get(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
-        days = _int_param(request, "days", default=7, minimum=1, maximum=MAX_PREVIEW_DAYS)
+        days = _int_param(request, "days", default=7, maximum=MAX_PREVIEW_DAYS)
         return Response(alerts.backtest_rule(rule=rule, days=days))
 
 
+@extend_schema(parameters=[
+    OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
+    OpenApiParameter("rule", int, description="Only the alerts of this rule."),
+])
 class AlertLogListView(generics.ListAPIView):
     """Triggered alerts, newest first; `acknowledged=true|false` and `rule=<id>` filter them."""
 
@@ -92,7 +108,7 @@ class AlertLogListView(generics.ListAPIView):
             if acknowledged.lower() not in choices:
                 raise InvalidParameter("acknowledged", "Must be true or false.")
             logs = logs.filter(acknowledged=choices[acknowledged.lower()])
-        rule = _int_param(self.request, "rule", default=None, minimum=1)
+        rule = _int_param(self.request, "rule", default=None)
         if rule is not None:
             logs = logs.filter(alert_rule_id=rule)
         return logs
@@ -101,6 +117,7 @@ class AlertLogListView(generics.ListAPIView):
 class AlertAcknowledgeView(APIView):
     """Acknowledge an alert; again is harmless and keeps the first who and when."""
 
+    @extend_schema(request=None, responses=AlertLogSerializer)
     def post(self, request, pk: int):
         try:
             alert = alerts.acknowledge_alert(alert_id=pk, user=request.user)
