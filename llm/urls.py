@@ -2,6 +2,8 @@
 from django.urls import path
 
 from llm.views import alerts as alert_views
+from llm.views.ingest import IngestView
+from llm.views.otlp import OtlpTracesView
 from llm.views.prompt import PromptView
 
 app_name = "api"
@@ -13,5 +15,7 @@ urlpatterns = [
     path("alerts/rules/<int:pk>/preview/", alert_views.AlertRulePreviewView.as_view(), name="alert-rule-preview"),
     path("alerts/logs/", alert_views.AlertLogListView.as_view(), name="alert-logs"),
     path("alerts/logs/<int:pk>/acknowledge/", alert_views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("ingest/", IngestView.as_view(), name="ingest"),
+    path("otel/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),
 ]
