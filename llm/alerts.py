@@ -21,6 +21,7 @@ from django.db.models import Count, IntegerField, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from llm.metrics import grouped_latency_percentiles, latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
 logger = logging.getLogger(__name__)
@@ -133,9 +134,7 @@ def _read_latency(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[f
     if not count:
         return None, 0, "no calls"
     # The same percentile the API reports, so an alert and the dashboard never disagree.
-    from llm.metrics import latency_percentiles  # noqa: PLC0415  (until metrics lands in main)
-
-    p95 = latency_percentiles(queryset=calls, fractions=(0.95,))[0.95]
+    p95 = latency_percentiles(queryset=calls, fractions=(0.95,), count=count)[0.95]
     return (None if p95 is None else round(p95, 2)), count, ""
 
 
@@ -189,10 +188,12 @@ def describe(*, rule: AlertRule, value: float | None) -> str:
 def _decide(*, rule: AlertRule, reading: Reading, breached: bool, latest: AlertLog | None, now: datetime) -> str:
     if not reading.eligible:
         return "none"  # Too little data either way: neither fire nor declare it resolved.
-    if rule.state == AlertRule.State.OK or latest is None:
+    if rule.state == AlertRule.State.OK:
         return "fired" if breached else "none"
     if not breached:
         return "resolved"
+    if latest is None:
+        return "fired"  # Firing, but its alerts were deleted by hand: start a fresh one.
     # Strictly later than the last notice: a second run at the same instant is the same event.
     due = latest.triggered_at + timedelta(minutes=rule.cooldown_minutes)
     return "reminded" if now >= due and now > latest.triggered_at else "none"
@@ -474,21 +475,12 @@ def send_test_notification(*, rule: AlertRule, now: datetime | None = None) -> D
 # --- Backtest ---------------------------------------------------------------------
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    # Same definition as metrics.latency_percentiles (linear interpolation between closest ranks),
-    # applied in Python because the backtest already streams each window's rows once.
-    position = (len(sorted_values) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 @dataclass
 class _Bucket:
     calls: int = 0
     errors: int = 0
     tokens: int = 0
-    latencies: list | None = None
+    p95: float | None = None
 
 
 def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple[float | None, int, bool]]:
@@ -501,7 +493,7 @@ def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple
         if rule.metric_type == AlertRule.MetricType.ERROR_RATE:
             yield round(bucket.errors * 100 / bucket.calls, 2), bucket.calls, True
         elif rule.metric_type == AlertRule.MetricType.LATENCY:
-            yield round(_percentile(sorted(bucket.latencies), 0.95), 2), bucket.calls, True
+            yield (None if bucket.p95 is None else round(bucket.p95, 2)), bucket.calls, True
         else:
             baseline = buckets[index - 1].tokens
             yield (round(bucket.tokens / baseline, 2) if baseline else None), bucket.calls, bool(baseline)
@@ -523,26 +515,34 @@ def _window_index(*, start: datetime, window: timedelta) -> RawSQL:
 
 def _fill_buckets(*, rule: AlertRule, start: datetime, end: datetime, count: int) -> list[_Bucket]:
     window = (end - start) / count
-    buckets = [_Bucket(latencies=[]) for _ in range(count)]
-    calls = _calls(rule=rule, start=start, end=end).order_by()
-    if rule.metric_type != AlertRule.MetricType.LATENCY:
-        # One GROUP BY over narrow columns: the counts and sums per window, never the rows.
-        rows = calls.annotate(window=_window_index(start=start, window=window)).values("window").annotate(
-            calls=Count("*"),
-            errors=Count("status", filter=Q(status=LLMRequestLog.Status.ERROR)),
-            tokens=Sum("total_tokens"),
+    buckets = [_Bucket() for _ in range(count)]
+    calls = _calls(rule=rule, start=start, end=end).order_by().annotate(
+        window=_window_index(start=start, window=window)
+    )
+    # One GROUP BY over narrow columns: the counts and sums per window, never the rows.
+    rows = calls.values("window").annotate(
+        calls=Count("*"),
+        errors=Count("status", filter=Q(status=LLMRequestLog.Status.ERROR)),
+        tokens=Sum("total_tokens"),
+    )
+    counts = {}
+    for row in rows:
+        counts[row["window"]] = row["calls"]
+        bucket = buckets[min(max(row["window"], 0), count - 1)]
+        bucket.calls += row["calls"]
+        bucket.errors += row["errors"]
+        bucket.tokens += row["tokens"] or 0
+    if rule.metric_type == AlertRule.MetricType.LATENCY:
+
+        def window_range(index: int) -> Q:
+            return Q(timestamp__gte=start + window * index, timestamp__lt=start + window * (index + 1))
+
+        # The API's own percentile per window; on SQLite each window reads its own slice of the index.
+        p95s = grouped_latency_percentiles(
+            queryset=calls, group_by="window", fractions=(0.95,), condition_for=window_range, counts=counts
         )
-        for row in rows:
-            bucket = buckets[min(max(row["window"], 0), count - 1)]
-            bucket.calls += row["calls"]
-            bucket.errors += row["errors"]
-            bucket.tokens += row["tokens"] or 0
-        return buckets
-    # A percentile needs every value of its window: stream two narrow columns, never the texts.
-    for timestamp, latency in calls.values_list("timestamp", "latency_ms").iterator(chunk_size=5000):
-        bucket = buckets[min(int((timestamp - start) / window), count - 1)]
-        bucket.calls += 1
-        bucket.latencies.append(latency)
+        for index, figures in p95s.items():
+            buckets[min(max(index, 0), count - 1)].p95 = figures[0.95]
     return buckets
 
 

@@ -8,6 +8,7 @@ from django.core import mail
 from django.db import connection, connections
 
 from llm import alerts
+from llm.metrics import latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 from llm.tests.webhooks import fast_webhooks, webhook_server  # noqa: F401  (fixtures)
 
@@ -130,6 +131,67 @@ def test_it_uses_the_overridden_window(frozen, add_calls):
     result = check(rule, window_minutes=120)
     assert result.reading.calls == 20
     assert result.reading.window_start == NOW - timedelta(minutes=120)
+
+
+# --- Latency (P95) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def twenty_latencies(make_log):
+    """20 calls at 100, 200, ..., 2000 ms: P95 by linear interpolation is 1900 + 0.05 × 100 = 1905 ms."""
+    for step in range(1, 21):
+        make_log(timestamp=NOW - timedelta(minutes=step), latency_ms=step * 100.0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("comparison", "threshold", "fires"),
+    [("gt", 1904.99, True), ("gt", 1905, False), ("gt", 1905.01, False), ("gte", 1905, True), ("lte", 1905, True)],
+)
+def test_it_fires_latency_on_the_p95(frozen, twenty_latencies, comparison, threshold, fires):
+    rule = make_rule(metric_type="latency", comparison=comparison, threshold=threshold)
+
+    result = check(rule)
+
+    assert result.reading.value == 1905.0
+    assert result.action == ("fired" if fires else "none")
+
+
+@pytest.mark.django_db
+def test_it_reports_the_same_p95_as_the_metrics_function(frozen, make_log):
+    for index, latency in enumerate([12.5, 830.0, 97.25, 4100.0, 220.0, 220.0, 15000.0, 640.0, 51.0, 3300.0, 7.0]):
+        make_log(timestamp=NOW - timedelta(minutes=index + 1), latency_ms=latency)
+    rule = make_rule(metric_type="latency", threshold=1, min_requests=1)
+
+    expected = latency_percentiles(queryset=LLMRequestLog.objects.all(), fractions=(0.95,))[0.95]
+
+    assert check(rule).reading.value == round(expected, 2)
+    assert round(expected, 2) == 9550.0  # numpy.percentile(values, 95) = 4100 + 0.5 × (15000 − 4100)
+
+
+@pytest.mark.django_db
+def test_it_backtests_latency_with_the_same_percentile(frozen, twenty_latencies):
+    rule = make_rule(metric_type="latency", threshold=1900)
+
+    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+
+    assert (result["evaluated"], result["would_fire"], result["max_value"]) == (1, 1, 1905.0)
+
+
+@pytest.mark.django_db
+def test_it_backtests_latency_per_window_with_edges_in_the_right_window(frozen, twenty_latencies, make_log):
+    for step in range(1, 21):  # 10 ... 200 ms in the hour before: P95 190.5
+        make_log(timestamp=NOW - timedelta(minutes=60 + step), latency_ms=step * 10.0)
+    make_log(timestamp=NOW - timedelta(minutes=60), latency_ms=5000.0)  # 11:00:00 sharp: the later window
+    rule = make_rule(metric_type="latency", threshold=1000)
+
+    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+
+    # Later window: 100 ... 2000 and 5000 → P95 at rank 19 of 21 = 2000.
+    assert (result["evaluated"], result["breached"], result["max_value"]) == (2, 1, 2000.0)
+    assert result["fires"] == [
+        {"window_start": "2026-03-02T11:00:00Z", "window_end": "2026-03-02T12:00:00Z", "value": 2000.0}
+    ]
 
 
 # --- Token spike -------------------------------------------------------------------
@@ -297,6 +359,19 @@ def test_it_neither_fires_nor_resolves_without_enough_calls(frozen, add_calls):
     assert result.reading.calls == 0
     assert (result.action, result.state) == ("none", "firing")
     assert AlertLog.objects.get().resolved_at is None
+
+
+@pytest.mark.django_db
+def test_it_starts_a_fresh_alert_when_a_firing_rules_alerts_were_deleted(frozen, add_calls):
+    rule = make_rule()
+    add_calls(20, errors=20)
+    check(rule)
+    AlertLog.objects.all().delete()
+
+    result = check(rule, now=NOW + timedelta(minutes=15))
+
+    assert result.action == "fired"
+    assert AlertLog.objects.get().triggered_at == NOW + timedelta(minutes=15)
 
 
 @pytest.mark.django_db
