@@ -3,7 +3,15 @@
     DATABASE_URL=... .venv/bin/python bench/alerts_check.py
 
 Uses whatever calls are stored (e.g. generate_sample_data --count 300000 --days 30); creates unsaved
-AlertRule objects only, and evaluates in dry-run mode, so it writes nothing.
+AlertRule objects only, and reads only, so it writes nothing.
+
+Measured on 2 shared cores, 300,000 sample calls over 30 days (median of 5 reads / 3 backtests), ms:
+
+                          PostgreSQL 15   SQLite 3.40
+    read_metric, 60 min   1.3 - 1.5       0.6 - 0.9     (each of error_rate, token_spike, latency)
+    backtest  7 d / 30 d  error_rate      164 / 304     32 / 166
+                          token_spike     157 / 302     32 / 219
+                          latency         331 / 664     145 / 598
 """
 import os
 import statistics

@@ -525,22 +525,16 @@ def _fill_buckets(*, rule: AlertRule, start: datetime, end: datetime, count: int
         errors=Count("status", filter=Q(status=LLMRequestLog.Status.ERROR)),
         tokens=Sum("total_tokens"),
     )
-    counts = {}
     for row in rows:
-        counts[row["window"]] = row["calls"]
         bucket = buckets[min(max(row["window"], 0), count - 1)]
         bucket.calls += row["calls"]
         bucket.errors += row["errors"]
         bucket.tokens += row["tokens"] or 0
     if rule.metric_type == AlertRule.MetricType.LATENCY:
-
-        def window_range(index: int) -> Q:
-            return Q(timestamp__gte=start + window * index, timestamp__lt=start + window * (index + 1))
-
-        # The API's own percentile per window; on SQLite each window reads its own slice of the index.
-        p95s = grouped_latency_percentiles(
-            queryset=calls, group_by="window", fractions=(0.95,), condition_for=window_range, counts=counts
-        )
+        # The API's own percentile per window. Without condition_for, SQLite ranks every window in one
+        # sort; per-window LIMIT/OFFSET terms walked the latency index once per window (300k calls,
+        # 720 hourly windows: 40 s).
+        p95s = grouped_latency_percentiles(queryset=calls, group_by="window", fractions=(0.95,))
         for index, figures in p95s.items():
             buckets[min(max(index, 0), count - 1)].p95 = figures[0.95]
     return buckets
