@@ -346,6 +346,17 @@ def test_it_filters_alerts_by_acknowledged(alice_client, rule, alice, value, exp
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("value", "expected"), [("false", ["open"]), ("true", ["resolved"])])
+def test_it_filters_alerts_by_resolved(alice_client, rule, value, expected):
+    make_alert(rule, message="open")
+    make_alert(rule, message="resolved", resolved_at=NOW)
+
+    response = alice_client.get(f"/api/alerts/logs/?resolved={value}")
+
+    assert [a["message"] for a in response.json()["results"]] == expected
+
+
+@pytest.mark.django_db
 def test_it_filters_alerts_by_rule(alice_client, rule):
     other = AlertRule.objects.create(name="Other", metric_type="latency", threshold=1)
     make_alert(rule, message="mine")
@@ -375,6 +386,7 @@ def test_it_paginates_alerts(alice_client, rule):
     ("query", "field", "message"),
     [
         ("acknowledged=maybe", "acknowledged", "Must be true or false."),
+        ("resolved=never", "resolved", "Must be true or false."),
         ("page=9", "page", "Page out of range."),
         ("page=0", "page", "Must be a whole number of 1 or more."),
         ("page_size=501", "page_size", "Must be a whole number from 1 to 500."),

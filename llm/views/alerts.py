@@ -35,6 +35,16 @@ def _int_param(request, name: str, *, default: int | None, maximum: int | None =
     return value
 
 
+def _bool_param(request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    choices = {"true": True, "1": True, "false": False, "0": False}
+    if raw.lower() not in choices:
+        raise InvalidParameter(name, "Must be true or false.")
+    return choices[raw.lower()]
+
+
 class AlertPagination(PageNumberPagination):
     """`{count, next, previous, results}`; page_size 1–500 (default 50); a bad page is a 400, not a 404."""
 
@@ -92,22 +102,23 @@ class AlertRulePreviewView(APIView):
 
 @extend_schema(parameters=[
     OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
+    OpenApiParameter("resolved", bool, description="false: alerts still open (their rule is firing)."),
     OpenApiParameter("rule", int, description="Only the alerts of this rule."),
 ])
 class AlertLogListView(generics.ListAPIView):
-    """Triggered alerts, newest first; `acknowledged=true|false` and `rule=<id>` filter them."""
+    """Triggered alerts, newest first; `acknowledged`, `resolved` (true|false) and `rule=<id>` filter them."""
 
     serializer_class = AlertLogSerializer
     pagination_class = AlertPagination
 
     def get_queryset(self):
         logs = AlertLog.objects.select_related("alert_rule", "acknowledged_by").order_by("-triggered_at", "-id")
-        acknowledged = self.request.query_params.get("acknowledged")
+        acknowledged = _bool_param(self.request, "acknowledged")
         if acknowledged is not None:
-            choices = {"true": True, "1": True, "false": False, "0": False}
-            if acknowledged.lower() not in choices:
-                raise InvalidParameter("acknowledged", "Must be true or false.")
-            logs = logs.filter(acknowledged=choices[acknowledged.lower()])
+            logs = logs.filter(acknowledged=acknowledged)
+        resolved = _bool_param(self.request, "resolved")
+        if resolved is not None:
+            logs = logs.filter(resolved_at__isnull=not resolved)
         rule = _int_param(self.request, "rule", default=None)
         if rule is not None:
             logs = logs.filter(alert_rule_id=rule)
