@@ -17,7 +17,7 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 .env:
-	$(PY) -m core.localenv
+	PORT=$(PORT) $(PY) -m core.localenv
 
 migrate: install .env
 	$(PY) manage.py migrate --noinput

@@ -2,6 +2,7 @@
 
 Run by `make run` only when there is no .env yet; an existing file is never touched.
 """
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -20,6 +21,11 @@ def main() -> int:
             line = "DEBUG=True"
         elif line.startswith("DJANGO_SECRET_KEY="):
             line = f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}"
+        elif line.startswith("ALERT_EMAIL_RECIPIENTS="):
+            # Locally mail goes to the console backend; a recipient makes alerts visible there.
+            line = "ALERT_EMAIL_RECIPIENTS=oncall@localhost"
+        elif line.startswith("SITE_URL="):
+            line = f"SITE_URL=http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines.append(line)
     target.write_text("\n".join(lines) + "\n")
     print("Wrote .env for local development (DEBUG on, new secret key).")

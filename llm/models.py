@@ -80,6 +80,7 @@ class LLMRequestLog(models.Model):
     response_text = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = "LLM request log"
         ordering = ["-timestamp", "-id"]
         indexes = [
             # Overview and every time-windowed aggregate; logs list ordered by time.

@@ -75,7 +75,10 @@ def test_it_writes_and_sends_nothing_in_a_dry_run(frozen, failing_calls):
 
     out = run("--dry-run")
 
-    assert out.strip() == "Errors: Error rate 100 % (threshold > 5 %) · 20 calls · firing · would be fired"
+    assert out.strip().splitlines() == [
+        "Errors: Error rate 100 % (threshold > 5 %) · 20 calls · firing · would be fired",
+        "Dry run: nothing written, nothing sent.",
+    ]
     assert not AlertLog.objects.exists()
     rule.refresh_from_db()
     assert (rule.state, rule.last_evaluated_at, rule.last_value) == ("ok", None, None)

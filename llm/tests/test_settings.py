@@ -91,6 +91,12 @@ def test_it_fails_at_startup_naming_a_malformed_variable(name, value, message):
     assert message in result.stderr
 
 
+def test_it_names_a_malformed_variable_in_one_line_from_manage_py():
+    result = run_django({**PRODUCTION_ENV, "DEBUG": "maybe"}, args=[sys.executable, "manage.py", "check"])
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Configuration error: DEBUG must be a boolean (true/false), got 'maybe'"
+
+
 def test_it_parses_comma_separated_lists():
     result = run_django(
         {**PRODUCTION_ENV, "ALLOWED_HOSTS": "a.example.com, b.example.com",

@@ -32,13 +32,16 @@ def test_it_prints_a_generated_password_once(monkeypatch):
 
 
 def test_it_writes_a_local_env_with_debug_and_a_fresh_key(tmp_path, monkeypatch, capsys):
-    (tmp_path / ".env.example").write_text("DEBUG=False\nDJANGO_SECRET_KEY=\nGROQ_API_KEY=\n")
+    (tmp_path / ".env.example").write_text(
+        "DEBUG=False\nDJANGO_SECRET_KEY=\nGROQ_API_KEY=\nALERT_EMAIL_RECIPIENTS=\nSITE_URL=http://127.0.0.1:8000\n"
+    )
     monkeypatch.setattr(localenv, "BASE_DIR", tmp_path)
+    monkeypatch.setenv("PORT", "8811")
     assert localenv.main() == 0
     lines = (tmp_path / ".env").read_text().splitlines()
     assert lines[0] == "DEBUG=True"
     assert lines[1].startswith("DJANGO_SECRET_KEY=") and len(lines[1]) > 50
-    assert lines[2] == "GROQ_API_KEY="
+    assert lines[2:] == ["GROQ_API_KEY=", "ALERT_EMAIL_RECIPIENTS=oncall@localhost", "SITE_URL=http://127.0.0.1:8811"]
 
 
 def test_it_never_overwrites_an_existing_env(tmp_path, monkeypatch):

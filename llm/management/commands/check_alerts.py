@@ -63,6 +63,8 @@ class Command(BaseCommand):
             self.stdout.write(self._line(result, dry_run=dry_run))
         if not results:
             self.stdout.write("No active alert rules.")
+        if dry_run:
+            self.stdout.write("Dry run: nothing written, nothing sent.")
         return sum(result.action == "failed" for result in results)
 
     def _flush_spool(self):
