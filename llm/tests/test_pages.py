@@ -1,0 +1,82 @@
+"""The dashboard pages: behind login, login/logout, banners, and 404 for an unknown call."""
+import uuid
+
+import pytest
+
+from llm.models import AlertRule
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/", "/analytics/", "/logs/", "/feedback/", "/alerts/", "/playground/"]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_it_redirects_anonymous_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next={url}"
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_it_renders_each_page_for_a_user(client, alice, url):
+    client.force_login(alice)
+    response = client.get(url)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'href="/static/css/app.css"' in body
+    assert 'data-api-root="/api/"' in body
+    # Offline: nothing is loaded from another host.
+    assert "https://" not in body and "http://" not in body
+
+
+def test_it_logs_in_and_out(client, alice):
+    response = client.post("/login/", {"username": "alice", "password": "pw-alice-1"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    # Logout is POST only, so a link or a prefetch cannot end the session.
+    assert client.get("/logout/").status_code == 405
+    response = client.post("/logout/")
+    assert response["Location"] == "/login/"
+    assert client.get("/").status_code == 302
+
+
+def test_it_shows_the_login_error(client, alice):
+    response = client.post("/login/", {"username": "alice", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_it_links_the_admin_for_staff_only(client, alice, admin_user):
+    client.force_login(alice)
+    assert 'href="/admin/"' not in client.get("/").content.decode()
+    client.force_login(admin_user)
+    assert 'href="/admin/"' in client.get("/").content.decode()
+
+
+def test_it_shows_a_banner_while_an_alert_is_firing(client, alice):
+    client.force_login(alice)
+    assert 'data-banner="alerts"' not in client.get("/").content.decode()
+    AlertRule.objects.create(name="Errors <b>high</b>", metric_type="error_rate", threshold=5, state="firing")
+    body = client.get("/").content.decode()
+    assert 'data-banner="alerts"' in body
+    assert "Errors &lt;b&gt;high&lt;/b&gt;" in body
+
+
+def test_it_renders_the_detail_of_a_logged_call(client, alice, make_log):
+    log = make_log()
+    client.force_login(alice)
+    response = client.get(f"/logs/{log.request_id}/")
+    assert response.status_code == 200
+    assert f'data-request-id="{log.request_id}"' in response.content.decode()
+
+
+def test_it_answers_404_for_an_unknown_or_malformed_call(client, alice):
+    client.force_login(alice)
+    assert client.get(f"/logs/{uuid.uuid4()}/").status_code == 404
+    assert client.get("/logs/not-a-uuid/").status_code == 404
+
+
+def test_it_offers_priced_models_in_the_playground(client, alice):
+    client.force_login(alice)
+    body = client.get("/playground/").content.decode()
+    assert '<option value="openai/gpt-oss-20b" selected>' in body
