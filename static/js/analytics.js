@@ -34,7 +34,7 @@
     const axis = (money) => ({ beginAtZero: true, ticks: { callback: (v) => (money ? O.fmt.cost(v) : O.fmt.compact(v)) } });
     const base = (money = false, stacked = false) => ({
       interaction: { mode: "index", intersect: false },
-      scales: { x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }, y: { ...axis(money), stacked } },
+      scales: { x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } }, y: { ...axis(money), stacked } },
       plugins: { legend: { position: "bottom", labels: { usePointStyle: true } } },
     });
     const c = (id, config) => O.chart(document.getElementById(`chart-${id}`), config);

@@ -34,7 +34,7 @@
         options: {
           interaction: { mode: "index", intersect: false },
           scales: {
-            x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } },
+            x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } },
             pct: { ...pctAxis, position: "left" },
             count: { beginAtZero: true, stacked: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 } },
           },

@@ -31,7 +31,7 @@
     return {
       interaction: { mode: "index", intersect: false },
       scales: {
-        x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } },
+        x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } },
         y: {
           stacked, beginAtZero: true,
           ticks: { callback: (v) => (money ? O.fmt.cost(v) : O.fmt.compact(v)) },
@@ -88,7 +88,7 @@
         data: { labels: [], datasets: [{ label: "Calls", backgroundColor: P, data: [] }] },
         options: {
           plugins: {
-            legend: { position: "right" },
+            legend: { position: "bottom", labels: { boxWidth: 12 } },
             tooltip: { callbacks: { label: (ctx) => `${ctx.label}: ${O.fmt.int(ctx.parsed)} calls` } },
           },
         },

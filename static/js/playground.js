@@ -138,4 +138,5 @@
   });
 
   stop.addEventListener("click", () => { if (controller) controller.abort(); });
+  document.body.dataset.loaded = "1";
 })();
