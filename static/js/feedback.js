@@ -67,20 +67,21 @@
   }
 
   function renderComments(page) {
-    const items = (page.results || []).map((f) => {
+    // The latest ratings that carry a comment: those are what a reader comes here for.
+    const items = (page.results || []).filter((f) => f.comment).slice(0, 20).map((f) => {
       const link = O.el("a", { text: "view call", cls: "text-blue-700 underline", attrs: { href: `/logs/${encodeURIComponent(f.request_id)}/` } });
       return O.el("li", { cls: "py-2 text-sm" }, [
         O.el("div", { cls: "flex flex-wrap items-center gap-2" }, [
-          O.el("span", { text: f.rating === "thumbs_up" ? "👍 Thumbs up" : "👎 Thumbs down", cls: `badge ${f.rating === "thumbs_up" ? "badge-ok" : "badge-error"}` }),
+          O.el("span", { text: f.rating === "thumbs_up" ? "↑ Thumbs up" : "↓ Thumbs down", cls: `badge ${f.rating === "thumbs_up" ? "badge-ok" : "badge-error"}` }),
           f.model || f.model_name ? O.el("span", { text: f.model || f.model_name, cls: "text-slate-600" }) : null,
           O.timeCell(f.created_at),
           link,
         ]),
-        O.el("p", { text: f.comment || "(no comment)", cls: `mt-1 whitespace-pre-wrap break-words ${f.comment ? "text-slate-800" : "text-slate-400"}` }),
+        O.el("p", { text: f.comment, cls: "mt-1 whitespace-pre-wrap break-words text-slate-800" }),
       ]);
     });
     comments.replaceChildren(...items);
-    O.setState(commentsState, items.length ? null : "empty", "No feedback in this time range.");
+    O.setState(commentsState, items.length ? null : "empty", "No comments in this time range.");
   }
 
   async function load() {
@@ -92,7 +93,7 @@
     try {
       const [analytics, latest] = await Promise.all([
         O.api("feedback/analytics/", { params: { ...params, group_by: groupBy }, signal }),
-        O.api("feedback/", { params: { ...params, page_size: 20 }, signal }),
+        O.api("feedback/", { params: { ...params, page_size: 100 }, signal }),
       ]);
       renderAnalytics(analytics, groupBy);
       renderComments(latest);

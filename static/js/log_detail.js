@@ -52,7 +52,7 @@
   function renderFeedback(items) {
     const list = document.getElementById("feedback-list");
     list.replaceChildren(...(items || []).map((f) => O.el("li", { cls: "rounded border border-slate-200 p-2" }, [
-      O.el("span", { text: f.rating === "thumbs_up" ? "👍 Thumbs up" : "👎 Thumbs down", cls: "font-medium" }),
+      O.el("span", { text: f.rating === "thumbs_up" ? "↑ Thumbs up" : "↓ Thumbs down", cls: "font-medium" }),
       O.el("span", { text: " · ", cls: "text-slate-400" }),
       O.timeCell(f.created_at),
       f.comment ? O.el("p", { text: f.comment, cls: "mt-1 whitespace-pre-wrap break-words text-slate-700" }) : null,

@@ -218,6 +218,7 @@
     document.getElementById("all-errors-link").href = `/logs/?status=error&${new URLSearchParams(rangeQuery()).toString()}`;
     O.markUpdated();
     // Tests and the benchmark wait for this: every panel has its answer (or its error) drawn.
+    document.body.dataset.query = new URLSearchParams(params).toString();
     document.body.dataset.loaded = String(++loads);
   }
 
