@@ -69,8 +69,16 @@
     for (const name of FILTERS) {
       const input = form.elements[name];
       const value = O.urlState.get(name);
-      if (value && ![...input.options].some((o) => o.value === value)) input.append(O.el("option", { text: value, attrs: { value } }));
+      if (name === "model") addModelOptions([value]);
       input.value = value;
+    }
+  }
+
+  /** Models seen in the answers join the priced ones in the picker (an unpriced model is still a model). */
+  function addModelOptions(names) {
+    const select = form.elements.model;
+    for (const name of names) {
+      if (name && ![...select.options].some((o) => o.value === name)) select.append(O.el("option", { text: name, attrs: { value: name } }));
     }
   }
 
@@ -121,6 +129,7 @@
         O.api("metrics/token-usage/", { params: query, signal }),
       ]);
       const models = mergeModels(usage, latency);
+      addModelOptions(models.map((m) => m.model));
       renderTable(models);
       renderSeries(tokens, latency, query.group_by);
       shown = { filters: query, models, timeseries: tokens.results || [], latency_timeseries: latency.timeseries || [] };

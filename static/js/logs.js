@@ -26,10 +26,6 @@
     for (const name of FILTERS) {
       const input = form.elements[name];
       const value = O.urlState.get(name);
-      // A model seen in the URL but not priced still gets an option, so the link round-trips.
-      if (input.tagName === "SELECT" && value && ![...input.options].some((o) => o.value === value)) {
-        input.append(O.el("option", { text: value, attrs: { value } }));
-      }
       input.value = value;
     }
     pageSize.value = O.urlState.get("page_size", "50");
