@@ -37,7 +37,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 __all__ = ["chromium", "dash", "DESKTOP", "PHONE", "SCREENSHOTS"]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: each test module imports its own copy of this fixture, and two
+# Playwright instances alive at once in one thread refuse to start.
+@pytest.fixture(scope="module")
 def chromium():
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")

@@ -191,8 +191,11 @@
     say("Sending a test notification…");
     try {
       const r = await O.api(`alerts/rules/${editing}/test/`, { method: "POST" });
-      if (r && r.delivered === false) say(`Test notification failed: ${r.error || "unknown error"}`, "error");
-      else say("Test notification sent.");
+      if (r && r.delivered === false) say(`Test notification failed: ${r.notification_error || "unknown error"}`, "error");
+      else {
+        const to = [...(r.email_recipients || []), r.webhook_url].filter(Boolean).join(", ");
+        say(`Test notification sent${to ? ` to ${to}` : ""}.`);
+      }
     } catch (err) {
       say(`Test notification failed: ${err.message}`, "error");
     }
@@ -205,7 +208,7 @@
     const rule = rules.get(alert.alert_rule);
     const ruleName = alert.rule_name ?? (rule ? rule.name : `rule ${alert.alert_rule}`);
     const ack = alert.acknowledged
-      ? O.el("span", { text: `✓ ${alert.acknowledged_by_username || alert.acknowledged_by || ""}`.trim(), cls: "text-slate-600", attrs: { title: fmtAck(alert) } })
+      ? O.el("span", { text: `✓ ${alert.acknowledged_by || ""}`.trim(), cls: "text-slate-600", attrs: { title: fmtAck(alert) } })
       : O.el("button", { text: "Acknowledge", cls: "btn btn-sm", attrs: { type: "button", "data-acknowledge": alert.id } });
     if (!alert.acknowledged) ack.addEventListener("click", () => acknowledge(alert, ack));
     const resolved = alert.resolved_at

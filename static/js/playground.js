@@ -82,7 +82,7 @@
   async function streamed(body, signal) {
     const response = await fetch(O.apiUrl("llm/prompt/"), {
       method: "POST", signal, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": O.csrfToken() },
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream, application/json", "X-CSRFToken": O.csrfToken() },
       body: JSON.stringify(body),
     });
     if (!response.ok || !(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
