@@ -180,6 +180,10 @@ GROQ_TIMEOUT = env_float("GROQ_TIMEOUT", 60.0, minimum=0.1, maximum=3600)
 GROQ_MAX_RETRIES = env_int("GROQ_MAX_RETRIES", 2, minimum=0, maximum=10)
 LLM_LOG_CAPTURE_TEXT = env_bool("LLM_LOG_CAPTURE_TEXT", True)
 LLM_LOG_MAX_TEXT_CHARS = env_int("LLM_LOG_MAX_TEXT_CHARS", 100_000, minimum=100)
+# PostgreSQL: wait for each log row to reach the disk before the call returns (one WAL flush per call).
+# Off by default: the row is acknowledged at once; only a crash of PostgreSQL itself (not of the app)
+# within a fraction of a second could lose the last rows.
+LLM_LOG_SYNC_COMMIT = env_bool("LLM_LOG_SYNC_COMMIT", False)
 # Append-only JSON lines of calls whose row could not be written; see flush_spool.
 LLM_SPOOL_PATH = LOGS_DIR / "unsaved_calls.jsonl"
 

@@ -5,6 +5,7 @@ rounded to 6 places. A model with no price at that time costs None ("unpriced"),
 """
 from bisect import bisect_right
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -75,3 +76,60 @@ def cost_for_call(
         completion_tokens=completion_tokens,
         cached_prompt_tokens=cached_prompt_tokens,
     )
+
+
+@dataclass(frozen=True)
+class RecomputeResult:
+    examined: int  # calls looked at
+    changed: int  # calls whose cost changed (or would, in a dry run)
+    unpriced: int  # calls examined that still have no price
+    cost_before: Decimal  # total of the changed calls before (unpriced counted as 0)
+    cost_after: Decimal  # and after
+
+    @property
+    def difference(self) -> Decimal:
+        return self.cost_after - self.cost_before
+
+
+def recompute_costs(
+    *, model_name: str | None = None, since: datetime | None = None, dry_run: bool = False, batch_size: int = 2000
+) -> RecomputeResult:
+    """Re-price stored calls from the current ModelPrice table (after a price was added or corrected).
+
+    Only the cost column is rewritten, in batches walked by primary key (no texts are read). Calls whose
+    usage is unknown (abandoned or broken streams) keep their null cost. `dry_run` writes nothing.
+    """
+    from llm.models import LLMRequestLog
+
+    book = PriceBook()
+    queryset = LLMRequestLog.objects.all()
+    if model_name:
+        queryset = queryset.filter(model_name=model_name)
+    if since is not None:
+        queryset = queryset.filter(timestamp__gte=since)
+    columns = ("pk", "provider", "model_name", "timestamp", "prompt_tokens", "completion_tokens",
+               "cached_prompt_tokens", "cost_estimate", "metadata__usage_unknown")
+    examined = changed = unpriced = 0
+    before = after = Decimal(0)
+    last_pk = 0
+    while True:
+        batch = list(queryset.filter(pk__gt=last_pk).order_by("pk").values_list(*columns)[:batch_size])
+        if not batch:
+            break
+        last_pk = batch[-1][0]
+        updates = []
+        for pk, provider, model, at, prompt, completion, cached, old, usage_unknown in batch:
+            if usage_unknown:
+                continue
+            examined += 1
+            new = book.cost(provider=provider, model_name=model, at=at, prompt_tokens=prompt,
+                            completion_tokens=completion, cached_prompt_tokens=cached)
+            unpriced += new is None
+            if new != old:
+                changed += 1
+                before += old or 0
+                after += new or 0
+                updates.append(LLMRequestLog(pk=pk, cost_estimate=new))
+        if updates and not dry_run:
+            LLMRequestLog.objects.bulk_update(updates, ["cost_estimate"], batch_size=500)
+    return RecomputeResult(examined=examined, changed=changed, unpriced=unpriced, cost_before=before, cost_after=after)

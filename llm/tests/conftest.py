@@ -63,3 +63,27 @@ def make_log():
         return LLMRequestLog.objects.create(**values)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_spool(settings, tmp_path):
+    """Every test gets its own spool file, so no test writes into (or reads) the developer's logs/."""
+    settings.LLM_SPOOL_PATH = tmp_path / "spool" / "unsaved_calls.jsonl"
+    return settings.LLM_SPOOL_PATH
+
+
+@pytest.fixture
+def fake_groq(settings):
+    """A running FakeGroq (llm/tests/fakegroq.py); settings.GROQ_BASE_URL points at it.
+
+    Script it with fake_groq.reply_completion / reply_stream / reply_error / reply_raw / reply_drop;
+    read what the SDK sent in fake_groq.requests.
+    """
+    from llm.services import groq_service
+    from llm.tests.fakegroq import FakeGroq
+
+    with FakeGroq() as server:
+        settings.GROQ_BASE_URL = server.url
+        groq_service.reset()
+        yield server
+    groq_service.reset()

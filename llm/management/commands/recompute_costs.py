@@ -1,0 +1,43 @@
+from datetime import UTC, datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from llm.pricing import recompute_costs
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO date (midnight UTC) or datetime (naive means UTC)."""
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            moment = datetime.combine(day, time.min) if day else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise CommandError(f"--since must be an ISO 8601 date or datetime (e.g. 2026-01-31), got {value!r}")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+class Command(BaseCommand):
+    help = "Re-price stored calls from the ModelPrice table, e.g. after adding or correcting a price."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", help="only calls of this model")
+        parser.add_argument("--since", help="only calls from this ISO date or datetime on (UTC when naive)")
+        parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+
+    def handle(self, *args, model, since, dry_run, **options):
+        result = recompute_costs(model_name=model, since=parse_since(since) if since else None, dry_run=dry_run)
+        verb = "would change" if dry_run else "changed"
+        self.stdout.write(
+            f"Examined {result.examined} calls; {result.changed} costs {verb}; {result.unpriced} unpriced."
+        )
+        self.stdout.write(
+            f"Cost difference: {result.difference:+.6f} USD "
+            f"(before {result.cost_before:.6f}, after {result.cost_after:.6f})."
+        )
+        if dry_run:
+            self.stdout.write("Dry run: nothing written.")

@@ -1,0 +1,228 @@
+"""Calls whose row could not be written: one JSON line each at settings.LLM_SPOOL_PATH, written later.
+
+The caller of groq_service always gets its answer; when the database refuses the row (down, locked,
+disk full) the record lands here instead, and `flush()` (the `flush_spool` command, the next successful
+write, `check_alerts`) moves it into the database exactly once: inserts skip request_ids already stored.
+
+Concurrency: appends and the hand-over to a flush hold one file lock (`<spool>.lock`), so no line is
+written into a file a flush has already read. A flush works on `<spool>.flushing`, under a second lock
+that makes a concurrent flush return at once; a flush that crashed leaves that file behind and the next
+flush finishes it (re-inserting is harmless, inserts ignore request_ids already stored).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from llm.models import LLMRequestLog
+from llm.pricing import PriceBook
+from llm.storage import bulk_insert
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux; single-process use only
+    fcntl = None
+
+logger = logging.getLogger("llm.spool")
+
+_FIELDS = [f for f in LLMRequestLog._meta.concrete_fields if not f.primary_key]
+_last_auto_flush = 0.0
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    written: int  # rows inserted now
+    duplicates: int  # records whose request_id was already stored (nothing written)
+    remaining: int  # records still in the spool (could not be written, or another flush was running)
+
+
+def _path() -> Path:
+    return Path(settings.LLM_SPOOL_PATH)
+
+
+def _sibling(suffix: str) -> Path:
+    path = _path()
+    return path.with_name(path.name + suffix)
+
+
+@contextlib.contextmanager
+def _locked(suffix: str, *, blocking: bool = True):
+    """Hold an exclusive lock on `<spool><suffix>`; yields False when non-blocking and already held."""
+    lock_path = _sibling(suffix)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        if fcntl is None:
+            yield True
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_of(row: LLMRequestLog, *, reason: str = "") -> dict:
+    """The JSON-ready spool record of an unsaved row."""
+    fields = {f.attname: f.value_from_object(row) for f in _FIELDS}
+    return {"spooled_at": timezone.now().isoformat(), "reason": reason, "fields": fields}
+
+
+def row_of(record: dict) -> LLMRequestLog:
+    """The unsaved row a spool record describes; raises (KeyError, ValidationError, ...) when malformed."""
+    values = record["fields"]
+    return LLMRequestLog(**{f.attname: f.to_python(values[f.attname]) for f in _FIELDS if f.attname in values})
+
+
+def append(*, row: LLMRequestLog, reason: str = "") -> None:
+    """Append one unsaved row to the spool; raises OSError when the file cannot be written."""
+    line = json.dumps(record_of(row, reason=reason), cls=DjangoJSONEncoder, ensure_ascii=False) + "\n"
+    with _locked(".lock"):
+        with open(_path(), "a", encoding="utf-8") as spool:
+            spool.write(line)
+            spool.flush()
+            os.fsync(spool.fileno())
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+def pending_count() -> int:
+    """How many calls wait in the spool (0 when there is no spool file). Cheap: no database access."""
+    return _count_lines(_path()) + _count_lines(_sibling(".flushing"))
+
+
+def _take_spool(flushing: Path) -> None:
+    """Move the spool's lines into the `.flushing` file, so new appends start a fresh spool."""
+    with _locked(".lock"):
+        spool = _path()
+        if not spool.exists():
+            return
+        if not flushing.exists():
+            os.replace(spool, flushing)
+            return
+        with open(flushing, "ab") as target, open(spool, "rb") as source:
+            target.write(source.read())
+        spool.unlink()
+
+
+def _give_back(lines: list[str]) -> None:
+    if not lines:
+        return
+    with _locked(".lock"), open(_path(), "a", encoding="utf-8") as spool:
+        spool.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def flush() -> FlushResult:
+    """Write every spooled call to the database once; keep in the spool the ones that still fail.
+
+    Safe to run twice at once (the second returns written=0 with the pending count as remaining).
+    """
+    with _locked(".flush.lock", blocking=False) as acquired:
+        if not acquired:
+            return FlushResult(written=0, duplicates=0, remaining=pending_count())
+        flushing = _sibling(".flushing")
+        _take_spool(flushing)
+        if not flushing.exists():
+            return FlushResult(written=0, duplicates=0, remaining=0)
+        with open(flushing, encoding="utf-8") as handle:
+            lines = [line for line in handle if line.strip()]
+        written, duplicates, failed = _write_lines(lines)
+        _give_back(failed)
+        flushing.unlink()
+    if written or duplicates:
+        logger.info("Spool flushed: %d written, %d already stored, %d remaining", written, duplicates, len(failed))
+    return FlushResult(written=written, duplicates=duplicates, remaining=pending_count())
+
+
+def _parse(lines: list[str]) -> tuple[list[tuple[str, LLMRequestLog]], list[str]]:
+    parsed, bad = [], []
+    for line in lines:
+        try:
+            parsed.append((line, row_of(json.loads(line))))
+        except Exception:  # noqa: BLE001 - a damaged line is kept, never dropped
+            logger.warning("Spool line cannot be read and stays in the spool: %.200s", line)
+            bad.append(line)
+    return parsed, bad
+
+
+def _price_missing_costs(rows: list[LLMRequestLog]) -> None:
+    """Rows spooled while the database was down could not look their price up; do it now."""
+    pending = [r for r in rows if r.cost_estimate is None and not (r.metadata or {}).get("usage_unknown")]
+    if not pending:
+        return
+    book = PriceBook()
+    for row in pending:
+        row.cost_estimate = book.cost(
+            provider=row.provider,
+            model_name=row.model_name,
+            at=row.timestamp,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cached_prompt_tokens=row.cached_prompt_tokens,
+        )
+
+
+def _write_lines(lines: list[str]) -> tuple[int, int, list[str]]:
+    """(inserted, already stored, lines that could not be written, in their original order)."""
+    inserted, duplicates, failed = _insert_lines(lines)
+    failed_ids = {id(line) for line in failed}
+    return inserted, duplicates, [line for line in lines if id(line) in failed_ids]
+
+
+def _insert_lines(lines: list[str]) -> tuple[int, int, list[str]]:
+    parsed, failed = _parse(lines)
+    if not parsed:
+        return 0, 0, failed
+    rows = [row for _, row in parsed]
+    try:
+        _price_missing_costs(rows)
+        inserted = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
+        return inserted, len(rows) - inserted, failed
+    except Exception:  # noqa: BLE001 - find which records fail, one at a time
+        logger.warning("Spool batch insert failed; retrying record by record", exc_info=True)
+    inserted = attempted = 0
+    for line, row in parsed:
+        try:
+            inserted += bulk_insert(LLMRequestLog, [row], ignore_conflicts=True)
+            attempted += 1
+        except Exception as exc:  # noqa: BLE001 - the record stays in the spool
+            logger.warning("Spooled call %s still cannot be written: %s", row.request_id, exc)
+            failed.append(line)
+    return inserted, attempted - inserted, failed
+
+
+def flush_if_pending(*, min_interval: float = 30.0) -> FlushResult | None:
+    """Flush after a successful write when a spool exists, at most once per `min_interval` seconds.
+
+    Returns None when nothing was attempted. Never raises: the caller's call already succeeded.
+    """
+    global _last_auto_flush
+    if not _path().exists() and not _sibling(".flushing").exists():
+        return None
+    now = time.monotonic()
+    if now - _last_auto_flush < min_interval:
+        return None
+    _last_auto_flush = now
+    try:
+        return flush()
+    except Exception:  # noqa: BLE001
+        logger.exception("Automatic spool flush failed; run `manage.py flush_spool`")
+        return None

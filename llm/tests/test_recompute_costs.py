@@ -1,0 +1,108 @@
+"""manage.py recompute_costs: re-prices stored calls from ModelPrice and reports the difference."""
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from llm.models import LLMRequestLog, ModelPrice
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+MODEL = "acme/new-model"
+
+
+def run(*args, capsys):
+    call_command("recompute_costs", *args)
+    return capsys.readouterr().out.strip().splitlines()
+
+
+@pytest.fixture
+def calls(make_log):
+    """Three calls of a model that had no price when they were made, and one of another model."""
+    return [
+        make_log(model_name=MODEL, timestamp=T0, prompt_tokens=1_000_000, completion_tokens=0, cost_estimate=None),
+        make_log(model_name=MODEL, timestamp=T0 + timedelta(days=2), prompt_tokens=0, completion_tokens=1_000_000,
+                 cost_estimate=None),
+        make_log(model_name=MODEL, timestamp=T0 + timedelta(days=2), prompt_tokens=1_000_000, completion_tokens=0,
+                 cached_prompt_tokens=1_000_000, cost_estimate=None),
+        make_log(model_name="other/model", timestamp=T0, cost_estimate=None),
+    ]
+
+
+@pytest.fixture
+def new_price():
+    return ModelPrice.objects.create(
+        model_name=MODEL, input_per_million=Decimal("1"), cached_input_per_million=Decimal("0.5"),
+        output_per_million=Decimal("2"), effective_from=T0 - timedelta(days=30),
+    )
+
+
+def costs(calls):
+    return [LLMRequestLog.objects.get(pk=c.pk).cost_estimate for c in calls]
+
+
+def test_it_prices_calls_after_a_price_is_added(calls, new_price, capsys):
+    out = run("--model", MODEL, capsys=capsys)
+
+    assert costs(calls) == [Decimal("1.000000"), Decimal("2.000000"), Decimal("0.500000"), None]
+    assert out == [
+        "Examined 3 calls; 3 costs changed; 0 unpriced.",
+        "Cost difference: +3.500000 USD (before 0.000000, after 3.500000).",
+    ]
+
+
+def test_it_uses_the_price_in_effect_at_each_call_and_reports_a_correction(calls, new_price, capsys):
+    run(capsys=capsys)
+    ModelPrice.objects.create(
+        model_name=MODEL, input_per_million=Decimal("3"), output_per_million=Decimal("2"),
+        effective_from=T0 + timedelta(days=1),
+    )
+
+    out = run(capsys=capsys)
+
+    assert costs(calls) == [Decimal("1.000000"), Decimal("2.000000"), Decimal("3.000000"), None]
+    assert out == [
+        "Examined 4 calls; 1 costs changed; 1 unpriced.",
+        "Cost difference: +2.500000 USD (before 0.500000, after 3.000000).",
+    ]
+
+
+def test_it_only_touches_calls_since_a_date(calls, new_price, capsys):
+    run("--since", "2026-03-02", capsys=capsys)
+
+    assert costs(calls) == [None, Decimal("2.000000"), Decimal("0.500000"), None]
+
+
+def test_it_writes_nothing_in_a_dry_run(calls, new_price, capsys):
+    out = run("--dry-run", capsys=capsys)
+
+    assert costs(calls) == [None, None, None, None]
+    assert out[0] == "Examined 4 calls; 3 costs would change; 1 unpriced."
+    assert out[-1] == "Dry run: nothing written."
+
+
+def test_it_keeps_the_null_cost_of_a_call_whose_usage_is_unknown(make_log, new_price, capsys):
+    cancelled = make_log(
+        model_name=MODEL, timestamp=T0, status="error", error_type="cancelled", prompt_tokens=0, completion_tokens=0,
+        cost_estimate=None, metadata={"usage_unknown": True},
+    )
+
+    out = run(capsys=capsys)
+
+    assert LLMRequestLog.objects.get(pk=cancelled.pk).cost_estimate is None
+    assert out[0] == "Examined 0 calls; 0 costs changed; 0 unpriced."
+
+
+def test_it_is_idempotent(calls, new_price, capsys):
+    run(capsys=capsys)
+    out = run(capsys=capsys)
+
+    assert out[0] == "Examined 4 calls; 0 costs changed; 1 unpriced."
+
+
+def test_it_rejects_a_bad_date():
+    with pytest.raises(CommandError, match="--since must be an ISO 8601 date or datetime"):
+        call_command("recompute_costs", "--since", "last tuesday")
