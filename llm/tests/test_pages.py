@@ -80,3 +80,14 @@ def test_it_offers_priced_models_in_the_playground(client, alice):
     client.force_login(alice)
     body = client.get("/playground/").content.decode()
     assert '<option value="openai/gpt-oss-20b" selected>' in body
+
+
+def test_it_shows_a_banner_while_calls_wait_in_the_spool(client, alice, settings):
+    client.force_login(alice)
+    assert 'data-banner="spool"' not in client.get("/").content.decode()
+    spool = settings.LLM_SPOOL_PATH
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    spool.write_text('{"request_id": "a"}\n{"request_id": "b"}\n')
+    body = client.get("/").content.decode()
+    assert 'data-banner="spool"' in body
+    assert "2 calls could not be saved" in body

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from llm import spool
 from llm.models import AlertRule, LLMRequestLog, ModelPrice
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,10 @@ ANALYTICS_CHARTS = [
 
 
 def _spool_pending() -> int:
-    """Calls waiting in the unsaved-calls spool; 0 when the spool module or file is unavailable."""
-    try:
-        from llm import spool
-    except ImportError:  # the spool lands with the Groq service issue
-        return 0
+    """Calls waiting in the unsaved-calls spool; 0 when the spool file cannot be read."""
     try:
         return spool.pending_count()
-    except Exception:  # a broken spool must not take the dashboard down; the banner is advisory
+    except OSError:  # an unreadable spool must not take the dashboard down; the banner is advisory
         logger.exception("Could not count the unsaved-calls spool")
         return 0
 
