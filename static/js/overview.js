@@ -95,7 +95,7 @@
       }),
       errors: c("errors", {
         type: "bar",
-        data: { labels: [], datasets: [{ label: "Errors", backgroundColor: P[5], data: [] }] },
+        data: { labels: [], datasets: [{ label: "Errors", backgroundColor: P[5], maxBarThickness: 28, data: [] }] },
         options: {
           indexAxis: "y",
           scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
