@@ -47,8 +47,12 @@ def card_values(page) -> dict:
 
 
 def test_it_draws_every_chart_and_shows_the_api_figures(dash, alice, sample):
-    dash.open_context(user=alice)
-    page = dash.goto("/")
+    page = dash.open_context(user=alice)
+    api_requests = []
+    page.on("request", lambda request: "/api/" in request.url and api_requests.append(request.url))
+    dash.goto("/")
+    # No more than one request per chart: six charts, and the cards and the error table ride along.
+    assert len(api_requests) == 6
     points = chart_points(page)
     assert set(points) == CHARTS
     assert all(count > 0 for count in points.values()), points
@@ -118,3 +122,24 @@ def test_it_shows_an_api_error_instead_of_a_blank_chart(dash, alice, sample):
     assert "Some figures could not be loaded" in page.locator("#overview-state").text_content()
     # The other panels still drew their charts.
     assert chart_points(page)["chart-calls"] > 0
+
+
+def test_it_aborts_a_pending_load_when_the_range_changes(dash, alice, sample):
+    dash.open_context(user=alice)
+    page = dash.goto("/")
+    aborted, held = [], []
+    page.on("requestfailed", lambda request: aborted.append(request.url))
+    page.route("**/api/metrics/overview/**", lambda route: held.append(route))  # answers that never come
+    page.select_option("#range", "7d")
+    page.wait_for_function("document.body.dataset.loaded === '1'")
+    page.wait_for_timeout(300)
+    assert len(held) == 2
+    page.unroute("**/api/metrics/overview/**")
+    loads = dash.loads()
+    page.select_option("#range", "30d")
+    dash.wait_loaded(after=loads)
+    held_urls = sorted(route.request.url for route in held)
+    assert sorted(url for url in aborted if "/api/metrics/overview/" in url) == held_urls
+    # What is shown is the 30-day answer, not a late 7-day one.
+    assert float(card_values(page)["total_calls"]["raw"]) == 1503
+    assert page.url.endswith("/?range=30d")
