@@ -91,3 +91,12 @@ def test_it_shows_a_banner_while_calls_wait_in_the_spool(client, alice, settings
     body = client.get("/").content.decode()
     assert 'data-banner="spool"' in body
     assert "2 calls could not be saved" in body
+
+
+def test_it_explains_how_to_set_the_groq_key_when_it_is_missing(client, alice, settings):
+    client.force_login(alice)
+    assert 'id="no-key"' not in client.get("/playground/").content.decode()
+    settings.GROQ_API_KEY = ""
+    body = client.get("/playground/").content.decode()
+    assert 'id="no-key"' in body
+    assert "GROQ_API_KEY=gsk_" in body
