@@ -26,6 +26,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Not UTC, so the tests see that times are shown in the browser's zone.
+BROWSER_TIME_ZONE = "America/New_York"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(settings.BASE_DIR) / "logs" / "screenshots"
@@ -34,7 +36,7 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "logs" / "screenshots"
 # ORM calls from async code; the tests' ORM calls are synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-__all__ = ["chromium", "dash", "DESKTOP", "PHONE", "SCREENSHOTS"]
+__all__ = ["chromium", "dash", "BROWSER_TIME_ZONE", "DESKTOP", "PHONE", "SCREENSHOTS"]
 
 
 # Module scope, not session: each test module imports its own copy of this fixture, and two
@@ -65,10 +67,12 @@ class Dashboard:
         self.context = None
         self.page = None
 
-    def open_context(self, *, viewport=DESKTOP, user=None):
+    def open_context(self, *, viewport=DESKTOP, user=None, timezone_id=BROWSER_TIME_ZONE):
         if self.context:
             self.context.close()
-        self.context = self.browser.new_context(viewport=viewport, base_url=self.base_url, locale="en-US")
+        self.context = self.browser.new_context(
+            viewport=viewport, base_url=self.base_url, locale="en-US", timezone_id=timezone_id
+        )
         self.context.route("**/*", self._only_our_host)
         if user is not None:
             self.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": _session_for(user), "url": self.base_url}])

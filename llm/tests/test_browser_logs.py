@@ -1,5 +1,6 @@
 """The logs list and the call detail page in a real browser."""
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -115,4 +116,32 @@ def test_it_records_thumbs_up_and_down_from_the_detail_page(dash, alice, make_lo
     assert page.locator("#feedback-list li").count() == 2
     assert "Spot on <b>thanks</b>" in page.text_content("#feedback-list")
     assert page.text_content("#feedback-status") == "Thanks — feedback saved."
+    dash.assert_clean()
+
+
+def test_it_shows_local_times_with_utc_on_hover_and_a_custom_range(dash, alice, calls):
+    dash.open_context(user=alice)
+    page = dash.goto("/logs/")
+    newest = calls[0].timestamp
+    local = newest.astimezone(ZoneInfo(BROWSER_TIME_ZONE))
+    first = page.locator("#logs-table tbody tr td:first-child a").first
+    hour = local.hour % 12 or 12
+    assert first.text_content() == f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M:%S} {local:%p}"
+    assert first.get_attribute("title") == f"{newest:%Y-%m-%d %H:%M:%S} UTC"
+
+    # A custom window covering the 2nd to 5th call (20–50 minutes ago), typed in local time.
+    start = (timezone.now() - timedelta(minutes=55)).astimezone(ZoneInfo(BROWSER_TIME_ZONE))
+    end = (timezone.now() - timedelta(minutes=15)).astimezone(ZoneInfo(BROWSER_TIME_ZONE))
+    page.select_option("#range", "custom")
+    page.fill("#range-start", f"{start:%Y-%m-%dT%H:%M}")
+    page.fill("#range-end", f"{end:%Y-%m-%dT%H:%M}")
+    loads = dash.loads()
+    page.click("#range-form button[type=submit]")
+    dash.wait_loaded(after=loads)
+    assert "range=custom" in page.url and "start=" in page.url and "end=" in page.url
+    assert sorted(visible_prompts(page)) == [f"question number {i}" for i in (2, 3, 4, 5)]
+    page.reload()
+    dash.wait_loaded()
+    assert page.input_value("#range") == "custom"
+    assert len(visible_prompts(page)) == 4
     dash.assert_clean()
