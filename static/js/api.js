@@ -363,6 +363,10 @@
     instance.update();
   }
 
+  // On a phone the navigation scrolls sideways; keep the current page's link in view.
+  const current = document.querySelector("nav [aria-current=page]");
+  if (current) current.parentElement.parentElement.parentElement.scrollLeft = current.offsetLeft - 8;
+
   window.Obs = {
     API_ROOT, EMPTY_MESSAGE, ApiError, api, apiUrl, csrfToken, isAbort, latest, fmt, setTime, el, timeCell, urlState,
     currentRange, previousRange, autoGroupBy, rangeParams, apiDate, bindRange, autoRefresh, markUpdated,
