@@ -95,7 +95,7 @@ def start_server(database_url: str, port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def measure(browser, base: str, cookie: str, path: str) -> tuple[float, int]:
+def measure(browser, base: str, cookie: str, path: str) -> tuple[float, int, list]:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=base)
     context.add_cookies([{"name": "sessionid", "value": cookie, "url": base}])
     page = context.new_page()
@@ -104,6 +104,11 @@ def measure(browser, base: str, cookie: str, path: str) -> tuple[float, int]:
     page.goto(path)
     page.wait_for_function("performance.getEntriesByName('overview:drawn').length > 0", timeout=120_000)
     drawn_ms = page.evaluate("performance.getEntriesByName('overview:drawn')[0].startTime")
+    # Resource timing per API call, to see which answer the page waited for.
+    timings = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))"
+        ".map(e => [new URL(e.name).pathname + (new URL(e.name).searchParams.get('status') ? ' (errors)' : ''), e.duration])"
+    )
     errors = page.evaluate("[...document.querySelectorAll('.state-error')].filter(n => !n.hidden).map(n => n.textContent)")
     points = page.evaluate("[...document.querySelectorAll('canvas')].map(c => Number(c.dataset.points || 0))")
     context.close()
@@ -111,7 +116,7 @@ def measure(browser, base: str, cookie: str, path: str) -> tuple[float, int]:
         raise SystemExit(f"the overview showed errors: {errors}")
     if len(points) != 6 or not all(points):
         raise SystemExit(f"not every chart was drawn with data: {points}")
-    return drawn_ms, len(api_requests)
+    return drawn_ms, len(api_requests), timings
 
 
 def main() -> None:
@@ -140,11 +145,17 @@ def main() -> None:
                 path = "/" if key == "24h" else f"/?range={key}"
                 measure(browser, f"http://127.0.0.1:{port}", cookie, path)
                 runs = [measure(browser, f"http://127.0.0.1:{port}", cookie, path) for _ in range(args.runs)]
-                times = sorted(ms for ms, _ in runs)
-                requests = {n for _, n in runs}
+                times = sorted(ms for ms, _, _ in runs)
+                requests = {n for _, n, _ in runs}
                 print(f"  last {key:>3}: median {statistics.median(times) / 1000:.2f} s "
                       f"(min {times[0] / 1000:.2f}, max {times[-1] / 1000:.2f}); API requests per load: "
                       f"{'/'.join(map(str, sorted(requests)))} for 6 charts + 7 cards + latest errors", flush=True)
+                per_call = {}
+                for _, _, timings in runs:
+                    for name, duration in timings:
+                        per_call.setdefault(name, []).append(duration)
+                print("        " + ", ".join(f"{name.removeprefix('/api/metrics/')} {statistics.median(d):.0f} ms"
+                                            for name, d in sorted(per_call.items())), flush=True)
             browser.close()
     finally:
         server.terminate()
