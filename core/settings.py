@@ -187,6 +187,14 @@ LLM_LOG_SYNC_COMMIT = env_bool("LLM_LOG_SYNC_COMMIT", False)
 # Append-only JSON lines of calls whose row could not be written; see flush_spool.
 LLM_SPOOL_PATH = LOGS_DIR / "unsaved_calls.jsonl"
 
+# --- Ingestion from other applications (POST /api/ingest/, OTLP /v1/traces) -----
+# Applies after gzip decompression. Bodies are read by the ingest views themselves,
+# so Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) does not cap them.
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+# At most 10,000: one batch's request_ids are looked up in one IN (...) query, and SQLite
+# allows 32,766 parameters per statement.
+INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000, minimum=1, maximum=10_000)
+
 # --- Email and alerts -----------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

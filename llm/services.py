@@ -363,9 +363,20 @@ def save_row(row: LLMRequestLog) -> bool:
             spool.append(row=row, reason=f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - last resort: the application log keeps the record
             logger.critical("Could not spool LLM call %s either; record: %r", row.request_id, spool.record_of(row))
+        _drop_dead_connection(connection)
         return False
     spool.flush_if_pending()
     return True
+
+
+def _drop_dead_connection(connection) -> None:
+    """Outside a request nothing else drops a broken connection: a worker process would spool forever."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close_if_unusable_or_obsolete()
+    except Exception:  # noqa: BLE001
+        logger.warning("Could not close the broken database connection", exc_info=True)
 
 
 def _result(row: LLMRequestLog) -> dict:

@@ -33,3 +33,28 @@ class PromptInputSerializer(serializers.Serializer):
         if messages and messages[-1]["role"] == "assistant":
             raise serializers.ValidationError({"messages": ["The last message must not be from the assistant."]})
         return attrs
+
+
+class PromptResultSerializer(serializers.Serializer):
+    """Shape of the JSON answer (documentation only; the view returns groq_service's dict)."""
+
+    request_id = serializers.UUIDField()
+    response = serializers.CharField(allow_null=True)
+    model = serializers.CharField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cached_prompt_tokens = serializers.IntegerField()
+    latency_ms = serializers.FloatField()
+    time_to_first_token_ms = serializers.FloatField(allow_null=True)
+    cost_estimate = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
+    finish_reason = serializers.CharField()
+    status = serializers.CharField()
+    provider_request_id = serializers.CharField()
+
+
+class PromptErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    error_type = serializers.CharField()
+    request_id = serializers.UUIDField()
+    fields = serializers.DictField()

@@ -165,3 +165,28 @@ def test_it_round_trips_a_row_through_a_record():
 
     for field in ("request_id", "timestamp", "model_name", "total_tokens", "cost_estimate", "metadata", "prompt_text"):
         assert getattr(copy, field) == getattr(row, field)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_survives_a_killed_postgresql_connection(fake_groq, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    import psycopg2
+
+    groq_service.complete(prompt="before")
+    backend_pid = connection.connection.get_backend_pid()
+    params = connection.get_connection_params()
+    admin = psycopg2.connect(**{k: v for k, v in params.items() if k in ("host", "port", "user", "dbname", "password")})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    admin.close()
+
+    during = groq_service.complete(prompt="while the connection is dead")
+    assert during["response"] and spool.pending_count() == 1
+    monkeypatch.setattr(spool, "_last_auto_flush", 0.0)
+    groq_service.complete(prompt="after")  # reconnects, saves, and flushes the spool
+
+    assert spool.pending_count() == 0
+    assert LLMRequestLog.objects.filter(request_id=during["request_id"]).exists()
+    assert LLMRequestLog.objects.count() == 3

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.models import ErrorType, Source
-from llm.serializers.prompt import PromptInputSerializer
+from llm.serializers.prompt import PromptErrorSerializer, PromptInputSerializer, PromptResultSerializer
 from llm.services import LLMServiceError, groq_service
 
 # Provider failures as HTTP statuses; anything else that went wrong upstream is a 502.
@@ -53,12 +53,14 @@ class PromptView(APIView):
     @extend_schema(
         request=PromptInputSerializer,
         responses={
-            200: OpenApiResponse(description="The call's result (or text/event-stream with stream=true)"),
+            200: OpenApiResponse(
+                PromptResultSerializer, description="The call's result (or text/event-stream with stream=true)"
+            ),
             400: OpenApiResponse(description="Invalid input, naming the field"),
-            429: OpenApiResponse(description="Rate limited by the provider (Retry-After when known)"),
-            502: OpenApiResponse(description="Upstream failure"),
-            503: OpenApiResponse(description="Not configured (no GROQ_API_KEY)"),
-            504: OpenApiResponse(description="Upstream timeout"),
+            429: OpenApiResponse(PromptErrorSerializer, description="Rate limited (Retry-After when known)"),
+            502: OpenApiResponse(PromptErrorSerializer, description="Upstream failure"),
+            503: OpenApiResponse(PromptErrorSerializer, description="Not configured (no GROQ_API_KEY)"),
+            504: OpenApiResponse(PromptErrorSerializer, description="Upstream timeout"),
         },
     )
     def post(self, request):

@@ -1,0 +1,484 @@
+"""Calls sent by other applications: ingest keys, request bodies, batch events → LLMRequestLog rows.
+
+Everything an external sender can get wrong is answered here with a precise message: a bad
+event is rejected alone (the rest of its batch is stored), a bad body as a whole. The same
+text capture rules as in-process calls apply (llm/capture.py), and the cost is computed from
+ModelPrice when the sender gives none.
+"""
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+from rest_framework import exceptions, status
+
+from llm.capture import captured_text, render_messages
+from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
+from llm.pricing import PriceBook
+from llm.storage import bulk_insert
+
+KEY_PREFIX = "llmo_"
+# "llmo_" + 7 random characters: shown in lists so people can tell keys apart, and the
+# lookup column (unique), so verifying a key is one indexed query and one hash.
+VISIBLE_PREFIX_LENGTH = 12
+# last_used_at is informative; writing it on every batch would add a write per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+MAX_INT = 2**31 - 1  # PostgreSQL integer columns
+# Plain strings: an enum member lookup per row shows in the profile of a 1,000-event batch.
+_SUCCESS, _ERROR, _INGEST = str(LLMRequestLog.Status.SUCCESS), str(LLMRequestLog.Status.ERROR), str(Source.INGEST)
+MAX_ERROR_MESSAGE_CHARS = 10_000
+
+
+# --- Keys -------------------------------------------------------------------------------
+
+def _hash_secret(secret: str) -> str:
+    # A fast hash is enough: the secret carries 256 random bits, so there is nothing to
+    # brute-force, and a slow KDF would cost every ingest request tens of milliseconds.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def ingest_key_create(*, name: str, created_by: AbstractBaseUser | None = None) -> tuple[IngestKey, str]:
+    """Create a key; returns it and its full secret, which is not stored and cannot be shown again."""
+    while True:
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        prefix = secret[:VISIBLE_PREFIX_LENGTH]
+        if not IngestKey.objects.filter(prefix=prefix).exists():  # 7 random chars: a clash is rare
+            break
+    key = IngestKey.objects.create(name=name, prefix=prefix, key_hash=_hash_secret(secret), created_by=created_by)
+    return key, secret
+
+
+def ingest_key_find(*, secret: str) -> IngestKey | None:
+    """The key whose secret this is (revoked or not), or None when no key matches. Constant-time compare."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        return None
+    key = IngestKey.objects.filter(prefix=secret[:VISIBLE_PREFIX_LENGTH]).first()
+    expected = key.key_hash if key else _hash_secret("")
+    matches = hmac.compare_digest(_hash_secret(secret), expected)
+    return key if key and matches else None
+
+
+def ingest_key_touch(*, key: IngestKey) -> None:
+    """Record that the key was just used, at most one write per key per minute."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
+        IngestKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def ingest_key_revoke(*, key: IngestKey) -> None:
+    """Revoke the key; requests with it are refused from now on. Revoking twice keeps the first date."""
+    IngestKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+
+
+# --- Request bodies ---------------------------------------------------------------------
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+_READ_CHUNK = 64 * 1024
+
+
+def read_body(*, stream, content_length: str | None, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The request body, gunzipped when Content-Encoding says so, never more than max_bytes.
+
+    Reads the stream itself (not HttpRequest.body), so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    does not apply and max_bytes is the only limit. Raises PayloadTooLarge (413) past it,
+    UnsupportedMediaType (415) for an unknown encoding, ParseError (400) for broken gzip.
+    """
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise exceptions.UnsupportedMediaType(encoding, f"Unsupported Content-Encoding {encoding!r}; use gzip or none.")
+    too_large = PayloadTooLarge(f"Request body larger than {max_bytes} bytes.")
+    try:
+        declared = int(content_length or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        raise too_large
+    raw = bytearray()
+    while chunk := stream.read(min(_READ_CHUNK, max_bytes + 1 - len(raw))):
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise too_large
+    if encoding == "identity":
+        return bytes(raw)
+    return _gunzip(bytes(raw), max_bytes=max_bytes, too_large=too_large)
+
+
+def _gunzip(data: bytes, *, max_bytes: int, too_large: Exception) -> bytes:
+    # max_length bounds each step's output, so a gzip bomb (a few KB inflating to GBs)
+    # is refused after inflating max_bytes + 1, not after filling the memory.
+    out = bytearray()
+    pending = data
+    try:
+        while pending:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while pending and not inflater.eof:
+                out += inflater.decompress(pending, max_bytes + 1 - len(out))
+                if len(out) > max_bytes:
+                    raise too_large
+                pending = inflater.unconsumed_tail
+            if not inflater.eof:
+                raise exceptions.ParseError("Truncated gzip body.")
+            pending = inflater.unused_data  # gzip allows several members back to back
+    except zlib.error as exc:
+        raise exceptions.ParseError(f"Body is not valid gzip: {exc}") from None
+    return bytes(out)
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity); ParseError (400) when the body is not JSON."""
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+
+
+def batch_events(*, payload: Any, max_events: int) -> list:
+    """The events list of a batch body {"events": [...]}: 400 naming `events` when absent, 413 past max_events."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise exceptions.ValidationError({"events": ['Send a JSON object {"events": [...]}.']})
+    events = payload["events"]
+    if not events:
+        raise exceptions.ValidationError({"events": ["Send at least one event."]})
+    if len(events) > max_events:
+        raise PayloadTooLarge(f"At most {max_events} events per request; got {len(events)}.")
+    return events
+
+
+# --- Error taxonomy ---------------------------------------------------------------------
+
+_TAXONOMY = {choice.value for choice in ErrorType}
+# Exception class names of the OpenAI-style SDKs (Groq, OpenAI, ...) and common spellings.
+_ERROR_ALIASES = {
+    "ratelimiterror": ErrorType.RATE_LIMIT, "rate_limit_exceeded": ErrorType.RATE_LIMIT,
+    "apitimeouterror": ErrorType.TIMEOUT, "timeouterror": ErrorType.TIMEOUT, "readtimeout": ErrorType.TIMEOUT,
+    "connecttimeout": ErrorType.TIMEOUT, "timeoutexception": ErrorType.TIMEOUT,
+    "apiconnectionerror": ErrorType.CONNECTION, "connectionerror": ErrorType.CONNECTION,
+    "connecterror": ErrorType.CONNECTION,
+    "authenticationerror": ErrorType.AUTHENTICATION, "permissiondeniederror": ErrorType.PERMISSION,
+    "badrequesterror": ErrorType.BAD_REQUEST, "notfounderror": ErrorType.BAD_REQUEST,
+    "unprocessableentityerror": ErrorType.BAD_REQUEST, "context_length_exceeded": ErrorType.CONTEXT_LENGTH,
+    "internalservererror": ErrorType.SERVER_ERROR, "apistatuserror": ErrorType.SERVER_ERROR,
+    "cancellederror": ErrorType.CANCELLED,
+}
+
+
+def error_type_for_status(http_status: int | None) -> str:
+    """The taxonomy category of an HTTP error status; 'unknown' when it says nothing more."""
+    if http_status is None:
+        return ErrorType.UNKNOWN
+    if http_status == 429:
+        return ErrorType.RATE_LIMIT
+    if http_status in (401, 403):
+        return ErrorType.AUTHENTICATION if http_status == 401 else ErrorType.PERMISSION
+    if http_status in (408, 504):
+        return ErrorType.TIMEOUT
+    if http_status in (400, 404, 422):
+        return ErrorType.BAD_REQUEST
+    return ErrorType.SERVER_ERROR if http_status >= 500 else ErrorType.UNKNOWN
+
+
+def error_type_from(raw: str, *, http_status: int | None = None) -> tuple[str, str]:
+    """(category, raw value to keep) for an error type as a sender spells it.
+
+    Taxonomy values are kept as they are (raw ''); exception class names ('groq.RateLimitError')
+    and status codes ('429') are mapped; anything else becomes 'unknown' with the raw value kept.
+    """
+    raw = raw.strip()
+    if raw in _TAXONOMY:
+        return raw, ""
+    alias = _ERROR_ALIASES.get(raw.rsplit(".", 1)[-1].lower())
+    if alias:
+        return alias, raw
+    if raw.isdigit():
+        return error_type_for_status(int(raw)), raw
+    return ErrorType.UNKNOWN, raw
+
+
+# --- Events -----------------------------------------------------------------------------
+
+class _Invalid(Exception):
+    pass
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL characters; they carry no meaning in LLM text.
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def _string(value, *, max_length: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("Must be a string.")
+    if max_length is not None and len(value) > max_length:
+        raise _Invalid(f"At most {max_length} characters.")
+    return _clean(value)
+
+
+def _count(value, *, maximum: int = MAX_INT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid("Must be an integer.")
+    if not 0 <= value <= maximum:
+        raise _Invalid(f"Must be between 0 and {maximum}.")
+    return value
+
+
+def _milliseconds(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid("Must be a number of milliseconds.")
+    if not 0 <= value < 1e12:
+        raise _Invalid("Must be zero or more.")
+    return float(value)
+
+
+def _uuid(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else _raise("")
+    except (ValueError, _Invalid):
+        raise _Invalid("Must be a UUID.") from None
+
+
+def _raise(message: str):
+    raise _Invalid(message)
+
+
+def _timestamp(value) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else _raise("")
+    except (ValueError, _Invalid):
+        raise _Invalid("Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+
+
+def _cost(value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _Invalid("Must be a number of US dollars.")
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation:
+        raise _Invalid("Must be a number of US dollars.") from None
+    if not cost.is_finite() or not 0 <= cost < 10**8:
+        raise _Invalid("Must be between 0 and 100000000.")
+    return cost.quantize(Decimal(1).scaleb(-COST_PLACES))
+
+
+def _temperature(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10:
+        raise _Invalid("Must be a number between 0 and 10.")
+    return float(value)
+
+
+def _messages(value) -> str:
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        raise _Invalid('Must be a list of {"role": ..., "content": ...} objects.')
+    return _clean(render_messages(value))
+
+
+def _metadata(value) -> dict:
+    if not isinstance(value, dict):
+        raise _Invalid("Must be a JSON object.")
+    if "\\u0000" in json.dumps(value):  # PostgreSQL jsonb refuses NUL characters
+        raise _Invalid("Must not contain NUL characters.")
+    return value
+
+
+def _status(value) -> str:
+    if value not in (_SUCCESS, _ERROR):
+        raise _Invalid("Must be 'success' or 'error'.")
+    return value
+
+
+def _http_status(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise _Invalid("Must be an HTTP status code (100-599).")
+    return value
+
+
+# Every field an event may carry, with its parser; anything else is refused, not ignored.
+_EVENT_FIELDS = {
+    "request_id": _uuid,
+    "timestamp": _timestamp,
+    "model": lambda v: _string(v, max_length=200),
+    "provider": lambda v: _string(v, max_length=50),
+    "prompt_text": _string,
+    "messages": _messages,
+    "response_text": _string,
+    "prompt_tokens": _count,
+    "completion_tokens": _count,
+    "cached_prompt_tokens": _count,
+    "latency_ms": _milliseconds,
+    "time_to_first_token_ms": _milliseconds,
+    "status": _status,
+    "error_type": lambda v: _string(v, max_length=200),
+    "error_message": _string,
+    "http_status": _http_status,
+    "user_id": lambda v: _string(v, max_length=255),
+    "session_id": lambda v: _string(v, max_length=255),
+    "finish_reason": lambda v: _string(v, max_length=32),
+    "temperature": _temperature,
+    "max_tokens": _count,
+    "metadata": _metadata,
+    "cost_estimate": _cost,
+}
+
+
+def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
+    """Parsed values of one event and its field errors ({} when valid); nulls count as absent."""
+    if not isinstance(event, dict):
+        return {}, {"non_field_errors": "Each event must be a JSON object."}
+    values, errors = {}, {}
+    for name, raw in event.items():
+        parse = _EVENT_FIELDS.get(name)
+        if parse is None:
+            errors[name] = "Unknown field."
+        elif raw is not None:
+            try:
+                values[name] = parse(raw)
+            except _Invalid as exc:
+                errors[name] = str(exc)
+    if not values.get("model") and "model" not in errors:
+        errors["model"] = "This field is required."
+    if "prompt_text" in values and "messages" in values:
+        errors["messages"] = "Give prompt_text or messages, not both."
+    if values.get("cached_prompt_tokens", 0) > values.get("prompt_tokens", 0) and "prompt_tokens" not in errors:
+        errors["cached_prompt_tokens"] = "Cannot exceed prompt_tokens."
+    if values.get("prompt_tokens", 0) + values.get("completion_tokens", 0) > MAX_INT:
+        errors["completion_tokens"] = "prompt_tokens + completion_tokens is too large."
+    if values.get("status") == "success" and values.get("error_type"):
+        errors["error_type"] = "Only for status 'error'."
+    return values, errors
+
+
+def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> LLMRequestLog:
+    """The unsaved row of a validated event (cost left None when the event gave none)."""
+    prompt, completion = values.get("prompt_tokens", 0), values.get("completion_tokens", 0)
+    metadata = dict(values.get("metadata") or {})
+    error_type, http_status = "", values.get("http_status")
+    failed = values.get("status") == "error" or bool(values.get("error_type"))
+    if failed:
+        raw_type = values.get("error_type")
+        if raw_type:
+            error_type, kept = error_type_from(raw_type, http_status=http_status)
+            if kept:
+                metadata["error_type_raw"] = kept
+        else:
+            error_type = error_type_for_status(http_status)
+    return LLMRequestLog(
+        request_id=values.get("request_id") or uuid.uuid4(),
+        timestamp=values.get("timestamp") or now,
+        model_name=values["model"],
+        provider=values.get("provider") or "groq",
+        status=_ERROR if failed else _SUCCESS,
+        error_type=error_type,
+        http_status=http_status,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_prompt_tokens=values.get("cached_prompt_tokens", 0),
+        latency_ms=values.get("latency_ms", 0.0),
+        time_to_first_token_ms=values.get("time_to_first_token_ms"),
+        cost_estimate=values.get("cost_estimate"),
+        user_id=values.get("user_id", ""),
+        session_id=values.get("session_id", ""),
+        finish_reason=values.get("finish_reason", ""),
+        temperature=values.get("temperature"),
+        max_tokens=values.get("max_tokens"),
+        source=_INGEST,
+        ingest_key=ingest_key,
+        metadata=metadata,
+        error_message=values.get("error_message", "")[:MAX_ERROR_MESSAGE_CHARS],
+        prompt_text=captured_text(values.get("prompt_text") or values.get("messages")),
+        response_text=captured_text(values.get("response_text")),
+    )
+
+
+def price_rows(rows: list[LLMRequestLog]) -> None:
+    """Fill cost_estimate of the rows that have none from ModelPrice (one query for all rows)."""
+    unpriced = [row for row in rows if row.cost_estimate is None]
+    if not unpriced:
+        return
+    book = PriceBook()
+    for row in unpriced:
+        row.cost_estimate = book.cost(
+            provider=row.provider,
+            model_name=row.model_name,
+            at=row.timestamp,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cached_prompt_tokens=row.cached_prompt_tokens,
+        )
+
+
+@dataclass
+class BatchReport:
+    accepted: list[dict] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "summary": {
+                "accepted": len(self.accepted),
+                "duplicates": len(self.duplicates),
+                "rejected": len(self.rejected),
+            },
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+def ingest_events(*, events: list, ingest_key: IngestKey | None) -> BatchReport:
+    """Validate and store a batch; each event is accepted, a duplicate or rejected (with field errors).
+
+    A duplicate is an event whose request_id is already stored, or appeared earlier in the batch:
+    re-sending a batch stores nothing twice. Costs a query for the known request_ids, one for
+    prices (only when some event has no cost) and the bulk insert.
+    """
+    report, rows, seen = BatchReport(), [], set()
+    now = timezone.now()
+    for index, event in enumerate(events):
+        values, errors = validate_event(event)
+        if errors:
+            raw_id = event.get("request_id") if isinstance(event, dict) else None
+            report.rejected.append({"index": index, "request_id": raw_id, "fields": errors})
+            continue
+        row = event_row(values, ingest_key=ingest_key, now=now)
+        if row.request_id in seen:
+            report.duplicates.append({"index": index, "request_id": str(row.request_id)})
+            continue
+        seen.add(row.request_id)
+        rows.append((index, row))
+    given = [row.request_id for _, row in rows]
+    known = set(LLMRequestLog.objects.filter(request_id__in=given).values_list("request_id", flat=True))
+    new_rows = []
+    for index, row in rows:
+        target = report.duplicates if row.request_id in known else report.accepted
+        target.append({"index": index, "request_id": str(row.request_id)})
+        if row.request_id not in known:
+            new_rows.append(row)
+    report.duplicates.sort(key=lambda item: item["index"])
+    price_rows(new_rows)
+    # ignore_conflicts: a concurrent request with the same ids must not fail this batch.
+    bulk_insert(LLMRequestLog, new_rows, ignore_conflicts=True)
+    return report

@@ -1,0 +1,392 @@
+"""OpenTelemetry traces (OTLP/HTTP) → LLMRequestLog rows.
+
+Understands three ways LLM calls are described on spans: the GenAI semantic conventions
+(current names and the deprecated ones still emitted by many instrumentations) and
+OpenInference. Spans that are not LLM calls (HTTP, database, app code) are counted and
+skipped; a span is stored once per (trace_id, span_id), so a retried export is harmless.
+"""
+import base64
+import binascii
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from rest_framework import exceptions
+
+from llm.capture import captured_text, render_messages
+from llm.ingest import MAX_ERROR_MESSAGE_CHARS, MAX_INT, error_type_for_status, error_type_from, parse_json, price_rows
+from llm.models import IngestKey, LLMRequestLog, Source
+from llm.storage import bulk_insert
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+# request_id of a span row: derived from its ids, so the same span always gets the same one.
+_SPAN_NAMESPACE = uuid.UUID("6f1d3c1e-0b7a-4d53-9a55-4c1c0c7e6a11")
+_MAX_REPORTED_ERRORS = 5
+
+
+class _Rejected(Exception):
+    pass
+
+
+# --- Wire formats -------------------------------------------------------------------------
+
+def decode_request(*, body: bytes, media_type: str) -> ExportTraceServiceRequest:
+    """Decode an OTLP/HTTP trace export (protobuf, or OTLP/JSON with hex ids); ParseError (400) when undecodable."""
+    message = ExportTraceServiceRequest()
+    if media_type == PROTOBUF:
+        try:
+            message.ParseFromString(body)
+        except DecodeError as exc:
+            raise exceptions.ParseError(f"Body is not an OTLP protobuf trace export: {exc}") from None
+        return message
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise exceptions.ParseError("OTLP/JSON body must be an object with resourceSpans.")
+    _hex_ids_to_base64(payload)
+    try:
+        json_format.ParseDict(payload, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        raise exceptions.ParseError(f"Body is not an OTLP/JSON trace export: {exc}") from None
+    return message
+
+
+_ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+def _hex_ids_to_base64(payload: dict) -> None:
+    # OTLP/JSON writes ids as hex where the protobuf JSON mapping expects base64.
+    def convert(obj: dict):
+        for key in _ID_KEYS:
+            value = obj.get(key)
+            if isinstance(value, str) and value:
+                try:
+                    obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise exceptions.ParseError(f"{key} must be hex, got {value[:40]!r}.") from None
+
+    for resource_spans in _items(payload, "resourceSpans", "resource_spans"):
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _items(scope_spans, "spans"):
+                convert(span)
+                for link in _items(span, "links"):
+                    convert(link)
+
+
+def _items(obj, *keys) -> list:
+    if not isinstance(obj, dict):
+        return []
+    for key in keys:
+        if isinstance(obj.get(key), list):
+            return [item for item in obj[key] if isinstance(item, dict)]
+    return []
+
+
+def encode_response(*, rejected: int, message: str, media_type: str) -> bytes:
+    """ExportTraceServiceResponse in the request's encoding; partial_success only when spans were rejected."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if media_type == PROTOBUF:
+        return response.SerializeToString()
+    return json_format.MessageToJson(response, indent=None).encode()
+
+
+# --- Spans → rows ---------------------------------------------------------------------
+
+def attribute_value(value):
+    """A Python value for an OTLP AnyValue (arrays → lists, kvlists → dicts, bytes → hex)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [attribute_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: attribute_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def attributes(key_values) -> dict:
+    return {kv.key: attribute_value(kv.value) for kv in key_values}
+
+
+def is_llm_span(attrs: dict) -> bool:
+    """An LLM call: a GenAI operation, an older GenAI span (system/provider + model) or an OpenInference LLM span."""
+    if "gen_ai.operation.name" in attrs or attrs.get("openinference.span.kind") == "LLM":
+        return True
+    has_system = "gen_ai.system" in attrs or "gen_ai.provider.name" in attrs
+    return has_system and bool(_first(attrs, "gen_ai.request.model", "gen_ai.response.model"))
+
+
+def _first(attrs: dict, *names):
+    for name in names:
+        value = attrs.get(name)
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+def _short(value, length: int) -> str:
+    return "" if value is None else str(value).replace("\x00", "")[:length]
+
+
+def _tokens(attrs: dict, *names) -> int:
+    value = _first(attrs, *names)
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise _Rejected(f"{names[0]} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _optional_number(value, *, low: float, high: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        return None
+    return value
+
+
+def _whole(value) -> int | None:
+    number = _optional_number(value, low=0, high=MAX_INT)
+    return None if number is None else int(number)
+
+
+def _invocation_parameters(attrs: dict) -> dict:
+    # OpenInference puts temperature and max_tokens in one JSON string.
+    raw = attrs.get("llm.invocation_parameters")
+    try:
+        params = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def span_row(
+    span, attrs: dict, *, resource: dict, scope_name: str, ingest_key: IngestKey | None
+) -> LLMRequestLog:
+    """The unsaved row of one LLM span (cost left None); raises _Rejected when it cannot be stored."""
+    trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
+    if len(trace_id) != 32 or len(span_id) != 16 or not int(trace_id, 16) or not int(span_id, 16):
+        raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
+    if not span.start_time_unix_nano:
+        raise _Rejected("no start time")
+    prompt = _tokens(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+    completion = _tokens(
+        attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"
+    )
+    cached = _tokens(
+        attrs,
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    )
+    if prompt + completion > MAX_INT:
+        raise _Rejected("token counts too large")
+    params = _invocation_parameters(attrs)
+    request_model = _first(attrs, "gen_ai.request.model", "llm.model_name")
+    response_model = attrs.get("gen_ai.response.model")
+    provider = _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    parent = span.parent_span_id.hex()
+    finish = _first(attrs, "gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason", "llm.finish_reason")
+    metadata = {
+        "span_name": span.name,
+        "operation": attrs.get("gen_ai.operation.name"),
+        "service": resource.get("service.name"),
+        "scope": scope_name or None,
+        "response_model": response_model if response_model != request_model else None,
+    }
+    return LLMRequestLog(
+        request_id=uuid.uuid5(_SPAN_NAMESPACE, trace_id + span_id),
+        timestamp=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=dt_timezone.utc),
+        # The requested model is the one priced and grouped by; a dated response model
+        # ("...-2024-08-06") would match no price.
+        model_name=_short(request_model or response_model or "unknown", 200),
+        provider=_short(provider or "unknown", 50).lower(),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_prompt_tokens=min(cached, prompt),
+        latency_ms=max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6,
+        user_id=_short(_first(attrs, "user.id", "enduser.id"), 255),
+        session_id=_short(_first(attrs, "session.id", "gen_ai.conversation.id"), 255),
+        finish_reason=_short(finish[0] if isinstance(finish, list) else finish, 32),
+        temperature=_optional_number(
+            _first({**params, **attrs}, "gen_ai.request.temperature", "temperature"), low=0, high=10
+        ),
+        max_tokens=_whole(
+            _first({**params, **attrs}, "gen_ai.request.max_tokens", "max_tokens", "max_completion_tokens")
+        ),
+        provider_request_id=_short(attrs.get("gen_ai.response.id"), 255),
+        source=Source.OTLP,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent if len(parent) == 16 and int(parent, 16) else "",
+        ingest_key=ingest_key,
+        metadata={k: v for k, v in metadata.items() if v},
+        prompt_text=captured_text(_input_text(attrs)),
+        response_text=captured_text(_output_text(attrs)),
+        **_error_fields(span, attrs),
+    )
+
+
+def _error_fields(span, attrs: dict) -> dict:
+    http_status = _optional_number(_first(attrs, "http.response.status_code", "http.status_code"), low=100, high=599)
+    http_status = int(http_status) if http_status is not None else None
+    raw_type = attrs.get("error.type")
+    if span.status.code != Status.STATUS_CODE_ERROR and not raw_type:
+        return {"status": LLMRequestLog.Status.SUCCESS, "error_type": "", "http_status": http_status}
+    kept = ""
+    if raw_type:
+        error_type, kept = error_type_from(str(raw_type), http_status=http_status)
+    else:
+        error_type = error_type_for_status(http_status)
+    message = span.status.message or _exception_message(span)
+    if kept:
+        message = f"[{kept}] {message}".strip()
+    return {
+        "status": LLMRequestLog.Status.ERROR,
+        "error_type": error_type,
+        "http_status": http_status,
+        "error_message": message.replace("\x00", "")[:MAX_ERROR_MESSAGE_CHARS],
+    }
+
+
+def _exception_message(span) -> str:
+    for event in span.events:
+        if event.name == "exception":
+            values = attributes(event.attributes)
+            return str(values.get("exception.message") or values.get("exception.type") or "")
+    return ""
+
+
+# --- Texts ------------------------------------------------------------------------------
+
+_DEPRECATED_PROMPT = re.compile(r"^gen_ai\.(prompt|completion)\.(\d+)\.(role|content)$")
+_OPENINFERENCE_MESSAGE = re.compile(
+    r"^llm\.(input|output)_messages\.(\d+)\.message\.(role|content|contents\.\d+\.message_content\.text)$"
+)
+
+
+def _input_text(attrs: dict) -> str:
+    if "gen_ai.input.messages" in attrs:
+        text = _semconv_messages(attrs["gen_ai.input.messages"])
+        system = attrs.get("gen_ai.system_instructions")
+        return f"system: {_semconv_parts(system)}\n\n{text}" if system else text
+    return _indexed_messages(attrs, "prompt", "input") or _short(attrs.get("input.value"), 10**9)
+
+
+def _output_text(attrs: dict) -> str:
+    if "gen_ai.output.messages" in attrs:
+        return _semconv_messages(attrs["gen_ai.output.messages"])
+    return _indexed_messages(attrs, "completion", "output") or _short(attrs.get("output.value"), 10**9)
+
+
+def _semconv_messages(value) -> str:
+    """gen_ai.input/output.messages: [{"role", "parts": [{"type": "text", "content": ...}]}] as JSON or structured."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value.replace("\x00", "")
+    if not isinstance(value, list):
+        return ""
+    messages = [
+        {"role": m.get("role", "user"), "content": _semconv_parts(m.get("parts", m.get("content", "")))}
+        for m in value
+        if isinstance(m, dict)
+    ]
+    return render_messages(messages).replace("\x00", "")
+
+
+def _semconv_parts(parts) -> str:
+    if isinstance(parts, str):
+        try:
+            parts = json.loads(parts)
+        except ValueError:
+            return parts
+    if not isinstance(parts, list):
+        return str(parts)
+    texts = []
+    for part in parts:
+        if not isinstance(part, dict):
+            texts.append(str(part))
+        elif part.get("type") == "tool_call":
+            texts.append(f"[tool call {part.get('name', '')}({json.dumps(part.get('arguments'))})]")
+        elif part.get("type") == "tool_call_response":
+            texts.append(str(part.get("response", "")))
+        elif "content" in part:
+            texts.append(str(part["content"]))
+    return "\n".join(texts)
+
+
+def _indexed_messages(attrs: dict, deprecated_side: str, openinference_side: str) -> str:
+    """Deprecated gen_ai.prompt.N.* / gen_ai.completion.N.* and OpenInference llm.*_messages.N.message.*."""
+    found: dict[int, dict] = {}
+    for key, value in attrs.items():
+        if not key.startswith(("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")):
+            continue
+        match = _DEPRECATED_PROMPT.match(key) or _OPENINFERENCE_MESSAGE.match(key)
+        if not match or match.group(1) not in (deprecated_side, openinference_side):
+            continue
+        message = found.setdefault(int(match.group(2)), {"role": "user", "content": ""})
+        if match.group(3) == "role":
+            message["role"] = str(value)
+        else:
+            message["content"] = "\n".join(filter(None, [message["content"], str(value)]))
+    return render_messages([found[i] for i in sorted(found)]).replace("\x00", "") if found else ""
+
+
+# --- Storing ----------------------------------------------------------------------------
+
+@dataclass
+class SpanReport:
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.errors[:_MAX_REPORTED_ERRORS])
+
+
+def ingest_spans(*, export: ExportTraceServiceRequest, ingest_key: IngestKey | None) -> SpanReport:
+    """Store the LLM spans of an export; counts stored, duplicate (already stored), skipped and rejected spans."""
+    report, rows = SpanReport(), []
+    for resource_spans in export.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                attrs = attributes(span.attributes)
+                if not is_llm_span(attrs):
+                    report.skipped += 1
+                    continue
+                try:
+                    row = span_row(
+                        span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key
+                    )
+                    rows.append(row)
+                except _Rejected as exc:
+                    report.rejected += 1
+                    report.errors.append(f"span {span.name!r}: {exc}")
+    price_rows(rows)
+    report.stored = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
+    report.duplicates = len(rows) - report.stored
+    return report

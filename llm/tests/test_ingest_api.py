@@ -1,0 +1,427 @@
+"""POST /api/ingest/: batches of calls sent by other applications with an ingest key."""
+import gzip
+import json
+import tracemalloc
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from llm.ingest import ingest_key_revoke
+from llm.models import LLMRequestLog, ModelPrice
+from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
+
+URL = "/api/ingest/"
+pytestmark = pytest.mark.django_db
+
+
+def post(secret, body, *, raw: bytes | None = None, content_type="application/json", **headers):
+    data = raw if raw is not None else json.dumps(body).encode()
+    return APIClient().post(URL, data=data, content_type=content_type, **bearer(secret), **headers)
+
+
+def event(**fields):
+    values = {
+        "model": "test/model",
+        "provider": "groq",
+        "prompt_text": "What is 2+2?",
+        "response_text": "4",
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "latency_ms": 321.5,
+    }
+    values.update(fields)
+    return values
+
+
+@pytest.fixture
+def price(db):
+    return ModelPrice.objects.create(
+        provider="groq",
+        model_name="test/model",
+        input_per_million=Decimal("1.00"),
+        cached_input_per_million=Decimal("0.50"),
+        output_per_million=Decimal("2.00"),
+        effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc),
+    )
+
+
+def test_it_stores_an_event_with_every_field(ingest_key):
+    key, secret = ingest_key
+    request_id = str(uuid.uuid4())
+    response = post(secret, {"events": [event(
+        request_id=request_id,
+        timestamp="2026-01-31T12:00:00Z",
+        cached_prompt_tokens=200,
+        time_to_first_token_ms=80,
+        user_id="u-42",
+        session_id="s-1",
+        finish_reason="stop",
+        temperature=0.2,
+        max_tokens=1024,
+        metadata={"feature": "search"},
+        cost_estimate="0.0123",
+    )]})
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "summary": {"accepted": 1, "duplicates": 0, "rejected": 0},
+        "accepted": [{"index": 0, "request_id": request_id}],
+        "duplicates": [],
+        "rejected": [],
+    }
+    row = LLMRequestLog.objects.get()
+    assert str(row.request_id) == request_id
+    assert row.timestamp == datetime(2026, 1, 31, 12, tzinfo=timezone.utc)
+    assert (row.model_name, row.provider, row.source) == ("test/model", "groq", "ingest")
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cached_prompt_tokens) == (1000, 500, 1500, 200)
+    assert (row.latency_ms, row.time_to_first_token_ms) == (321.5, 80.0)
+    assert (row.user_id, row.session_id, row.finish_reason) == ("u-42", "s-1", "stop")
+    assert (row.temperature, row.max_tokens) == (0.2, 1024)
+    assert row.metadata == {"feature": "search"}
+    assert row.cost_estimate == Decimal("0.012300")
+    assert (row.prompt_text, row.response_text) == ("What is 2+2?", "4")
+    assert row.status == "success" and row.error_type == ""
+    assert row.ingest_key_id == key.pk
+
+
+def test_it_prices_events_that_carry_no_cost(ingest_secret, price):
+    post(ingest_secret, {"events": [
+        event(user_id="priced", cached_prompt_tokens=400),
+        event(user_id="unpriced", model="no/such-model"),
+    ]})
+
+    rows = {row.user_id: row for row in LLMRequestLog.objects.all()}
+    # (600 × 1.00 + 400 × 0.50 + 500 × 2.00) / 1e6
+    assert rows["priced"].cost_estimate == Decimal("0.001800")
+    assert rows["unpriced"].cost_estimate is None
+
+
+def test_it_stores_valid_events_and_rejects_invalid_ones_of_the_same_batch(ingest_secret):
+    response = post(ingest_secret, {"events": [
+        event(user_id="first"),
+        event(model="", prompt_tokens=-1),
+        "not an object",
+        event(user_id="last", request_id="nope", colour="blue"),
+        event(user_id="fourth", cached_prompt_tokens=2000),
+        event(user_id="fifth", latency_ms="fast", timestamp="yesterday", status="maybe"),
+    ]})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["summary"] == {"accepted": 1, "duplicates": 0, "rejected": 5}
+    assert [item["index"] for item in body["accepted"]] == [0]
+    assert body["rejected"] == [
+        {"index": 1, "request_id": None, "fields": {
+            "model": "This field is required.", "prompt_tokens": "Must be between 0 and 2147483647."}},
+        {"index": 2, "request_id": None, "fields": {"non_field_errors": "Each event must be a JSON object."}},
+        {"index": 3, "request_id": "nope", "fields": {"request_id": "Must be a UUID.", "colour": "Unknown field."}},
+        {"index": 4, "request_id": None, "fields": {"cached_prompt_tokens": "Cannot exceed prompt_tokens."}},
+        {"index": 5, "request_id": None, "fields": {
+            "latency_ms": "Must be a number of milliseconds.",
+            "timestamp": "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.",
+            "status": "Must be 'success' or 'error'."}},
+    ]
+    assert list(LLMRequestLog.objects.values_list("user_id", flat=True)) == ["first"]
+
+
+def test_it_reports_duplicates_and_stores_nothing_twice_when_a_batch_is_resent(ingest_secret):
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    batch = {"events": [event(request_id=ids[0]), event(request_id=ids[1]), event(request_id=ids[0])]}
+
+    first = post(ingest_secret, batch).json()
+    batch["events"].append(event(request_id=ids[2]))
+    second = post(ingest_secret, batch).json()
+
+    assert first["summary"] == {"accepted": 2, "duplicates": 1, "rejected": 0}
+    assert first["duplicates"] == [{"index": 2, "request_id": ids[0]}]
+    assert second["summary"] == {"accepted": 1, "duplicates": 3, "rejected": 0}
+    assert second["accepted"] == [{"index": 3, "request_id": ids[2]}]
+    assert [d["index"] for d in second["duplicates"]] == [0, 1, 2]
+    assert sorted(str(i) for i in LLMRequestLog.objects.values_list("request_id", flat=True)) == sorted(ids)
+
+
+def test_it_gives_each_event_without_request_id_a_new_one(ingest_secret):
+    body = post(ingest_secret, {"events": [event(), event()]}).json()
+
+    returned = {item["request_id"] for item in body["accepted"]}
+    assert returned == {str(i) for i in LLMRequestLog.objects.values_list("request_id", flat=True)}
+    assert len(returned) == 2
+
+
+def test_it_maps_error_types_and_keeps_unknown_raw_values(ingest_secret):
+    post(ingest_secret, {"events": [
+        event(user_id="known", status="error", error_type="rate_limit", http_status=429, error_message="slow down"),
+        event(user_id="odd", status="error", error_type="QuotaExploded"),
+        event(user_id="sdk-name", error_type="groq.APITimeoutError"),
+        event(user_id="status-only", status="error", http_status=503),
+    ]})
+
+    rows = {row.user_id: row for row in LLMRequestLog.objects.all()}
+    assert (rows["known"].status, rows["known"].error_type, rows["known"].http_status) == ("error", "rate_limit", 429)
+    assert rows["known"].error_message == "slow down"
+    assert rows["known"].metadata == {}
+    assert (rows["odd"].error_type, rows["odd"].metadata) == ("unknown", {"error_type_raw": "QuotaExploded"})
+    assert (rows["sdk-name"].status, rows["sdk-name"].error_type) == ("error", "timeout")
+    assert rows["status-only"].error_type == "server_error"
+
+
+def test_it_refuses_an_error_type_on_a_successful_event(ingest_secret):
+    body = post(ingest_secret, {"events": [event(status="success", error_type="timeout")]}).json()
+
+    assert body["rejected"][0]["fields"] == {"error_type": "Only for status 'error'."}
+
+
+def test_it_renders_chat_messages_as_the_prompt(ingest_secret):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
+    post(ingest_secret, {"events": [event(prompt_text=None, messages=messages)]})
+
+    assert LLMRequestLog.objects.get().prompt_text == "system: Be brief.\n\nuser: Hi?"
+
+
+def test_it_refuses_prompt_text_and_messages_together(ingest_secret):
+    body = post(ingest_secret, {"events": [event(messages=[{"role": "user", "content": "x"}])]}).json()
+
+    assert body["rejected"][0]["fields"] == {"messages": "Give prompt_text or messages, not both."}
+
+
+@override_settings(LLM_LOG_MAX_TEXT_CHARS=100)
+def test_it_truncates_long_texts_like_in_process_calls(ingest_secret):
+    post(ingest_secret, {"events": [event(prompt_text="p" * 150)]})
+
+    assert LLMRequestLog.objects.get().prompt_text == "p" * 100 + "\n…[truncated 50 characters]"
+
+
+@override_settings(LLM_LOG_CAPTURE_TEXT=False)
+def test_it_stores_no_text_when_capture_is_off(ingest_secret):
+    post(ingest_secret, {"events": [event()]})
+
+    row = LLMRequestLog.objects.get()
+    assert (row.prompt_text, row.response_text, row.prompt_tokens) == ("", "", 1000)
+
+
+def test_it_strips_nul_characters_that_postgresql_cannot_store(ingest_secret):
+    body = post(ingest_secret, {"events": [event(prompt_text="a\x00b"), event(metadata={"k": "v\x00"})]}).json()
+
+    assert LLMRequestLog.objects.get().prompt_text == "ab"
+    assert body["rejected"][0]["fields"] == {"metadata": "Must not contain NUL characters."}
+
+
+def test_it_rejects_strings_longer_than_their_column(ingest_secret):
+    body = post(ingest_secret, {"events": [event(model="m" * 201, user_id="u" * 256)]}).json()
+
+    assert body["rejected"][0]["fields"] == {"model": "At most 200 characters.", "user_id": "At most 255 characters."}
+
+
+@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc), tick=False)
+def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_utc(ingest_secret):
+    post(ingest_secret, {"events": [event(user_id="now"), event(user_id="naive", timestamp="2026-02-01T08:00:00")]})
+
+    rows = {row.user_id: row.timestamp for row in LLMRequestLog.objects.all()}
+    assert rows == {
+        "now": datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc),
+        "naive": datetime(2026, 2, 1, 8, tzinfo=timezone.utc),
+    }
+
+
+@pytest.mark.parametrize("size", [1, 100])
+def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, django_assert_num_queries, price, size):
+    post(ingest_secret, {"events": [event()]})  # the key's last_used_at is written now, not below
+    # The key, the known request_ids, the prices, and the insert in its savepoint; on PostgreSQL
+    # the insert runs on the raw psycopg2 cursor (execute_values), which Django does not count.
+    with django_assert_num_queries(6 if connection.vendor == "sqlite" else 5):
+        response = post(ingest_secret, {"events": [event() for _ in range(size)]})
+    assert response.json()["summary"]["accepted"] == size
+
+
+# --- Limits, encodings, content types --------------------------------------------------
+
+@override_settings(INGEST_MAX_EVENTS=3)
+def test_it_answers_413_past_the_event_limit(ingest_secret):
+    response = post(ingest_secret, {"events": [event() for _ in range(4)]})
+
+    assert response.status_code == 413
+    assert response.json() == {"error": "At most 3 events per request; got 4.", "fields": {}}
+    assert not LLMRequestLog.objects.exists()
+
+
+@override_settings(INGEST_MAX_BODY_BYTES=2000)
+def test_it_answers_413_past_the_body_limit(ingest_secret):
+    response = post(ingest_secret, {"events": [event(prompt_text="x" * 2000)]})
+
+    assert response.status_code == 413
+    assert response.json() == {"error": "Request body larger than 2000 bytes.", "fields": {}}
+
+
+def test_it_accepts_bodies_past_djangos_upload_limit_up_to_its_own(ingest_secret, settings):
+    text = "y" * 1_000_000
+    body = {"events": [event(prompt_text=text), event(prompt_text=text), event(prompt_text=text)]}
+    assert len(json.dumps(body)) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = post(ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert LLMRequestLog.objects.count() == 3
+
+
+def test_it_answers_413_in_json_for_six_megabytes(ingest_secret):
+    response = post(ingest_secret, None, raw=b'{"events": ["' + b"z" * 6_000_000 + b'"]}')
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "Request body larger than 5242880 bytes."
+
+
+def test_it_accepts_a_gzip_body(ingest_secret):
+    raw = gzip.compress(json.dumps({"events": [event(user_id="zipped")]}).encode())
+
+    response = post(ingest_secret, None, raw=raw, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 200, response.content
+    assert LLMRequestLog.objects.get().user_id == "zipped"
+
+
+@override_settings(INGEST_MAX_BODY_BYTES=1_000_000)
+def test_it_refuses_a_gzip_bomb_without_inflating_it(ingest_secret):
+    bomb = gzip.compress(b"[" + b" " * 200_000_000 + b"]", compresslevel=9)
+    assert len(bomb) < 300_000
+
+    tracemalloc.start()
+    try:
+        response = post(ingest_secret, None, raw=bomb, HTTP_CONTENT_ENCODING="gzip")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "Request body larger than 1000000 bytes."
+    # Inflating it all would take 200 MB; the cap plus the compressed body is a few MB.
+    assert peak < 20_000_000
+
+
+def test_it_answers_400_for_a_body_that_is_not_gzip(ingest_secret):
+    response = post(ingest_secret, None, raw=b"plain text", HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Body is not valid gzip")
+
+
+def test_it_answers_415_for_an_unknown_content_encoding(ingest_secret):
+    response = post(ingest_secret, {"events": [event()]}, HTTP_CONTENT_ENCODING="br")
+
+    assert response.status_code == 415
+    assert response.json()["error"] == "Unsupported Content-Encoding 'br'; use gzip or none."
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/x-protobuf"])
+def test_it_answers_415_for_other_content_types(ingest_secret, content_type):
+    response = post(ingest_secret, None, raw=json.dumps({"events": [event()]}).encode(), content_type=content_type)
+
+    assert response.status_code == 415
+    assert response.json() == {"error": "Send the batch as application/json.", "fields": {}}
+    assert not LLMRequestLog.objects.exists()
+
+
+def test_it_accepts_a_charset_on_the_json_content_type(ingest_secret):
+    response = post(ingest_secret, {"events": [event()]}, content_type="application/json; charset=utf-8")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("raw", [b'{"events": [', b"\xff\xfe", b'{"events": [{"latency_ms": NaN}]}'])
+def test_it_answers_400_for_malformed_json(ingest_secret, raw):
+    response = post(ingest_secret, None, raw=raw)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Malformed JSON")
+
+
+@pytest.mark.parametrize("body", [[], {"event": []}, {"events": {}}, {"events": []}])
+def test_it_answers_400_naming_events_for_a_wrong_envelope(ingest_secret, body):
+    response = post(ingest_secret, body)
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["events"]
+
+
+# --- Who may send ------------------------------------------------------------------------
+
+def test_it_refuses_anonymous_requests():
+    response = APIClient().post(URL, data={"events": [event()]}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["error"].startswith("An ingest key is required")
+    assert response["WWW-Authenticate"] == 'Bearer realm="ingest"'
+
+
+def test_it_refuses_a_users_api_token(alice_token):
+    response = APIClient().post(
+        URL, data={"events": [event()]}, format="json", HTTP_AUTHORIZATION=f"Token {alice_token}"
+    )
+
+    assert response.status_code == 401
+    assert not LLMRequestLog.objects.exists()
+
+
+def test_it_refuses_a_logged_in_user_without_a_key(alice):
+    client = APIClient()
+    assert client.login(username="alice", password="pw-alice-1")
+
+    response = client.post(URL, data={"events": [event()]}, format="json")
+
+    assert response.status_code == 401
+
+
+def test_it_refuses_an_unknown_key(ingest_secret):
+    response = post(ingest_secret[:-2] + "xx", {"events": [event()]})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid ingest key.", "fields": {}}
+
+
+def test_it_refuses_a_revoked_key(ingest_key):
+    key, secret = ingest_key
+    ingest_key_revoke(key=key)
+
+    response = post(secret, {"events": [event()]})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "This ingest key has been revoked.", "fields": {}}
+    assert not LLMRequestLog.objects.exists()
+
+
+def test_it_accepts_the_key_in_an_x_api_key_header(ingest_key):
+    key, secret = ingest_key
+    response = APIClient().post(
+        URL, data=json.dumps({"events": [event()]}), content_type="application/json", HTTP_X_API_KEY=secret
+    )
+
+    assert response.status_code == 200
+    assert LLMRequestLog.objects.get().ingest_key_id == key.pk
+
+
+def test_it_refuses_get():
+    assert APIClient().get(URL).status_code == 401
+
+
+def test_it_reads_a_gzip_body_of_several_members(ingest_secret):
+    raw = json.dumps({"events": [event(user_id="two-part")]}).encode()
+    body = gzip.compress(raw[:20]) + gzip.compress(raw[20:])
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 200, response.content
+    assert LLMRequestLog.objects.get().user_id == "two-part"
+
+
+def test_it_answers_400_for_a_truncated_gzip_body(ingest_secret):
+    body = gzip.compress(json.dumps({"events": [event()]}).encode())[:-12]
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "Truncated gzip body."

@@ -1,0 +1,39 @@
+"""POST /v1/traces (and /api/otel/v1/traces): OTLP/HTTP trace exports, sent with an ingest key."""
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from llm.authentication import HasIngestKey, IngestKeyAuthentication
+from llm.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
+from llm.views.ingest import media_type, request_body
+
+
+class OtlpTracesView(APIView):
+    authentication_classes = [IngestKeyAuthentication]
+    permission_classes = [HasIngestKey]
+    parser_classes = []  # the body is read by request_body (size cap, gzip), see views/ingest.py
+
+    @extend_schema(
+        request={PROTOBUF: bytes, JSON: dict},
+        responses={200: OpenApiResponse(description="ExportTraceServiceResponse in the request's encoding.")},
+    )
+    def post(self, request):
+        kind = media_type(request)
+        if kind not in (PROTOBUF, JSON):
+            raise exceptions.UnsupportedMediaType(
+                request.content_type, f"Send OTLP traces as {PROTOBUF} or {JSON}."
+            )
+        export = decode_request(body=request_body(request), media_type=kind)
+        report = ingest_spans(export=export, ingest_key=request.auth)
+        response = HttpResponse(
+            encode_response(rejected=report.rejected, message=report.error_message, media_type=kind),
+            content_type=kind,
+        )
+        # Not part of OTLP (exporters ignore them): what became of the spans, for people debugging a setup.
+        response["X-Spans-Stored"] = report.stored
+        response["X-Spans-Duplicate"] = report.duplicates
+        response["X-Spans-Skipped"] = report.skipped
+        response["X-Spans-Rejected"] = report.rejected
+        return response
