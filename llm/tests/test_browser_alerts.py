@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from llm.models import AlertLog, AlertRule
@@ -57,6 +58,11 @@ def test_it_toggles_previews_and_deletes_a_rule(dash, alice):
     page.click("#preview-rule")
     page.wait_for_function("document.getElementById('rule-status').textContent.startsWith('Over the last 7 days')")
     assert "would have fired 0 times" in page.text_content("#rule-status")
+
+    page.click("#test-rule")
+    page.wait_for_function("document.getElementById('rule-status').textContent.startsWith('Test notification sent')")
+    assert page.text_content("#rule-status") == "Test notification sent to oncall@example.com."
+    assert len(mail.outbox) == 1 and "Slow" in mail.outbox[0].subject
 
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_response(f"**/api/alerts/rules/{rule.pk}/"):
