@@ -100,3 +100,19 @@ def test_it_explains_how_to_set_the_groq_key_when_it_is_missing(client, alice, s
     body = client.get("/playground/").content.decode()
     assert 'id="no-key"' in body
     assert "GROQ_API_KEY=gsk_" in body
+
+
+@pytest.mark.parametrize(
+    "path, marker",
+    [
+        ("/static/css/app.css", b"tailwindcss"),
+        ("/static/vendor/chart.umd.min.js", b"Chart.js v4.5.1"),
+        ("/static/js/api.js", b"window.Obs"),
+    ],
+)
+def test_it_serves_the_static_files_without_debug(client, settings, path, marker):
+    # The suite runs with DEBUG=False: these come from whitenoise, as under `make run` in production mode.
+    assert settings.DEBUG is False
+    response = client.get(path)
+    assert response.status_code == 200
+    assert marker in b"".join(response.streaming_content)
