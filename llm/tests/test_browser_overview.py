@@ -143,3 +143,37 @@ def test_it_aborts_a_pending_load_when_the_range_changes(dash, alice, sample):
     # What is shown is the 30-day answer, not a late 7-day one.
     assert float(card_values(page)["total_calls"]["raw"]) == 1503
     assert page.url.endswith("/?range=30d")
+
+
+def set_hidden(page, hidden: bool):
+    page.evaluate(
+        "(hidden) => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});"
+        " document.dispatchEvent(new Event('visibilitychange')); }",
+        hidden,
+    )
+
+
+def test_it_refreshes_every_30_seconds_only_while_the_tab_is_visible(dash, alice, sample):
+    page = dash.open_context(user=alice)
+    page.clock.install()
+    dash.goto("/")
+    assert page.is_checked("#auto-refresh")
+    page.clock.run_for(31_000)
+    dash.wait_loaded(after=1)
+
+    set_hidden(page, True)
+    page.clock.run_for(95_000)
+    page.wait_for_timeout(500)
+    assert dash.loads() == 2  # nothing while hidden
+
+    set_hidden(page, False)  # back: refresh at once, then every 30 s again
+    dash.wait_loaded(after=2)
+    page.clock.run_for(31_000)
+    dash.wait_loaded(after=3)
+
+    page.uncheck("#auto-refresh")
+    assert "refresh=off" in page.url
+    page.clock.run_for(95_000)
+    page.wait_for_timeout(500)
+    assert dash.loads() == 4
+    dash.assert_clean()
