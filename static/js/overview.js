@@ -178,11 +178,11 @@
     O.setState(panelState(section), rows.length ? null : "empty", "No errors in this time range.");
   }
 
-  /** Run one request and hand its answer to render; a failure is shown in the panels it feeds. */
-  function section(promise, render, sections) {
+  /** Run one request and hand its answer to render; a failure is shown in the state boxes of the panels it feeds. */
+  function section(promise, render, states) {
     return promise.then(render, (err) => {
       if (O.isAbort(err)) throw err;
-      for (const s of sections) O.setState(panelState(s), "error", `Could not load: ${err.message}`);
+      for (const node of states) O.setState(node, "error", `Could not load: ${err.message}`);
       throw err;
     });
   }
@@ -194,7 +194,8 @@
     const params = O.rangeParams(range);
     const signal = nextSignal();
     const get = (path, extra) => O.api(path, { params: { ...params, ...extra }, signal });
-    const seriesPanels = ["calls", "tokens", "cost"].map(panel);
+    const seriesStates = ["calls", "tokens", "cost"].map((id) => panelState(panel(id)));
+    const errorsSection = document.getElementById("recent-errors").closest("section");
     const before = O.api("metrics/overview/", { params: O.rangeParams(O.previousRange(range)), signal }).catch((err) => {
       if (O.isAbort(err)) throw err;
       return null; // the cards still show the current figures without the comparison
@@ -204,12 +205,12 @@
         renderCards(now, prev, range);
         const empty = Number(now.total_calls) === 0;
         O.setState(pageState, empty ? "empty" : null, `No calls in the ${range.label}. ${O.EMPTY_MESSAGE}`);
-      }, [pageState.closest("main")]),
+      }, [pageState]),
       section(Promise.all([get("metrics/token-usage/", { group_by: groupBy }), get("metrics/token-usage/", { group_by: groupBy, status: "error" })]),
-        ([all, errs]) => { renderSeries(all, errs, groupBy); seriesPanels.forEach((s) => O.setState(panelState(s), null)); },
-        seriesPanels),
-      section(get("metrics/model-usage/"), renderModels, [panel("latency"), panel("models")]),
-      section(get("metrics/errors/"), renderErrors, [panel("errors"), document.getElementById("recent-errors").closest("section")]),
+        ([all, errs]) => { renderSeries(all, errs, groupBy); seriesStates.forEach((node) => O.setState(node, null)); },
+        seriesStates),
+      section(get("metrics/model-usage/"), renderModels, ["latency", "models"].map((id) => panelState(panel(id)))),
+      section(get("metrics/errors/"), renderErrors, [panelState(panel("errors")), panelState(errorsSection)]),
     ];
     const results = await Promise.allSettled(jobs);
     if (results.some((r) => r.status === "rejected" && O.isAbort(r.reason))) return;
