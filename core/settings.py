@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers expose a success/error "status"; give the choice set one name.
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "llm.models.LLMRequestLog.Status"},
 }
 
 # --- Groq and call logging ------------------------------------------------------

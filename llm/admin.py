@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from llm.ingest import ingest_key_create, ingest_key_revoke
 from llm.models import AlertLog, AlertRule, IngestKey, LLMRequestLog, ModelPrice, UserFeedback
 
 
@@ -94,4 +95,25 @@ class AlertLogAdmin(admin.ModelAdmin):
 class IngestKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        # Adding asks only for a name: the secret is generated, never typed in.
+        if obj is None:
+            return ["name"]
+        return ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key, secret = ingest_key_create(name=obj.name, created_by=request.user)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
+        # Shown once: only its hash is stored.
+        messages.warning(request, f"Copy this key now, it will not be shown again: {secret}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            ingest_key_revoke(key=key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

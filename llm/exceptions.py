@@ -1,7 +1,12 @@
 """One error shape for the whole API: {"error": "...", "fields": {name: message}}."""
+import logging
+
+from django.db import OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidParameter(exceptions.ValidationError):
@@ -26,6 +31,12 @@ def _flatten_fields(detail) -> dict[str, str]:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, OperationalError):
+        # The database is down or locked: the sender still holds its data and should
+        # retry (ingest batches are idempotent), so say so instead of a bare 500.
+        logger.error("Database unavailable during %s: %s", context["request"].path, exc)
+        body = {"error": "The database is unavailable; retry later.", "fields": {}}
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
     response = exception_handler(exc, context)
     if response is None:
         return None  # A real bug: let Django log it and answer 500.

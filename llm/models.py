@@ -90,6 +90,18 @@ class LLMRequestLog(models.Model):
             models.Index(fields=["status", "timestamp"], name="llm_log_status_ts_idx"),
             # "Calls of this user" in the logs list and per-user drill-downs.
             models.Index(fields=["user_id", "timestamp"], name="llm_log_user_ts_idx"),
+            # Covering index of the metrics aggregates over a time window (llm/metrics.py): every
+            # column they read is in it, so they scan ~100 bytes a row instead of rows that are
+            # mostly prompt/response text (PostgreSQL: index-only scan). Key columns rather than
+            # INCLUDE, because SQLite ignores INCLUDE and needs the columns in the key.
+            models.Index(
+                fields=["timestamp", "model_name", "status", "latency_ms", "prompt_tokens", "completion_tokens",
+                        "total_tokens", "cost_estimate", "user_id", "time_to_first_token_ms"],
+                name="llm_log_metrics_cover_idx",
+            ),
+            # Per-model latency percentiles: rows of one model already in latency order
+            # (SQLite walks it with LIMIT 2 OFFSET k; PostgreSQL feeds percentile_cont from it).
+            models.Index(fields=["model_name", "latency_ms", "timestamp"], name="llm_log_model_latency_idx"),
         ]
         constraints = [
             models.CheckConstraint(

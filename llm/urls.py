@@ -1,6 +1,8 @@
 """URLs of the REST API, mounted at /api/ by core/urls.py. Paths are the public contract."""
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from llm.views import export, feedback, logs, metrics
 from llm.views.ingest import IngestView
 from llm.views.otlp import OtlpTracesView
 from llm.views.prompt import PromptView
@@ -8,6 +10,21 @@ from llm.views.prompt import PromptView
 app_name = "api"
 
 urlpatterns = [
+    path("metrics/overview/", metrics.OverviewView.as_view(), name="metrics-overview"),
+    path("metrics/token-usage/", metrics.TokenUsageView.as_view(), name="metrics-token-usage"),
+    path("metrics/latency/", metrics.LatencyView.as_view(), name="metrics-latency"),
+    path("metrics/errors/", metrics.ErrorsView.as_view(), name="metrics-errors"),
+    path("metrics/model-usage/", metrics.ModelUsageView.as_view(), name="metrics-model-usage"),
+    path("metrics/daily-stats/", metrics.DailyStatsView.as_view(), name="metrics-daily-stats"),
+    path("logs/", logs.LogListView.as_view(), name="logs"),
+    path("logs/errors/", logs.ErrorLogListView.as_view(), name="logs-errors"),
+    path("logs/<str:request_id>/", logs.LogDetailView.as_view(), name="log-detail"),
+    path("feedback/", feedback.FeedbackView.as_view(), name="feedback"),
+    path("feedback/analytics/", feedback.FeedbackAnalyticsView.as_view(), name="feedback-analytics"),
+    path("export/csv/", export.ExportCSVView.as_view(), name="export-csv"),
+    path("export/json/", export.ExportJSONView.as_view(), name="export-json"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("ingest/", IngestView.as_view(), name="ingest"),
     path("otel/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),

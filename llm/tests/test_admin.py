@@ -86,3 +86,33 @@ def test_it_caps_the_log_count_instead_of_counting_the_whole_table(make_log):
         assert paginator.num_pages == 2
     finally:
         CappedCountPaginator.CAP = old
+
+
+def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client, admin_user):
+    from llm.ingest import ingest_key_find
+    from llm.models import IngestKey
+
+    client.force_login(admin_user)
+    response = client.post("/admin/llm/ingestkey/add/", {"name": "billing-service"}, follow=True)
+    assert response.status_code == 200
+    key = IngestKey.objects.get(name="billing-service")
+    shown = [str(m) for m in response.context["messages"]]
+    secret = shown[0].rsplit(" ", 1)[-1]
+    assert secret.startswith(key.prefix)
+    assert ingest_key_find(secret=secret) == key
+    assert key.created_by == admin_user
+    assert secret not in key.key_hash
+    # The change page shows the prefix, never the secret.
+    page = client.get(f"/admin/llm/ingestkey/{key.pk}/change/")
+    assert key.prefix.encode() in page.content
+    assert secret.encode() not in page.content
+
+
+def test_it_revokes_ingest_keys_from_the_admin(client, admin_user):
+    from llm.ingest import ingest_key_create
+
+    key, _ = ingest_key_create(name="old")
+    client.force_login(admin_user)
+    client.post("/admin/llm/ingestkey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None

@@ -425,3 +425,24 @@ def test_it_answers_400_for_a_truncated_gzip_body(ingest_secret):
 
     assert response.status_code == 400
     assert response.json()["error"] == "Truncated gzip body."
+
+
+def test_it_answers_503_when_the_database_refuses_the_batch(ingest_key):
+    from django.db import OperationalError
+
+    _, secret = ingest_key
+
+    def refuse_inserts(execute, sql, params, many, context):
+        if sql.startswith("INSERT INTO") and "llm_llmrequestlog" in sql:
+            raise OperationalError("database is locked")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_inserts):
+        response = post(secret, {"events": [event()]})
+    assert response.status_code == 503
+    assert response.json() == {"error": "The database is unavailable; retry later.", "fields": {}}
+    assert response["Retry-After"] == "5"
+    assert LLMRequestLog.objects.count() == 0
+    # The sender retries the same batch and it is stored.
+    assert post(secret, {"events": [event()]}).status_code == 200
+    assert LLMRequestLog.objects.count() == 1
