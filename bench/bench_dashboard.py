@@ -1,7 +1,8 @@
 """Overview page speed: time from navigation to all overview charts drawn, in headless Chromium.
 
     BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/mydb .venv/bin/python bench/bench_dashboard.py
-    .venv/bin/python bench/bench_dashboard.py --rows 100000 --ranges 24h --runs 5
+    BENCH_POSTGRES_URL=... .venv/bin/python bench/bench_dashboard.py --rows 100000 --ranges 24h --runs 5
+    make bench BENCH_ARGS="dashboard --ranges 24h,7d"      # with DATABASE_URL=postgres://...
 
 Seeds the database with sample calls up to --rows (generate_sample_data, 30 days; existing sample rows are
 kept when there are already enough), serves the project with gunicorn (DEBUG=False, 2 workers × 4 threads,
@@ -22,7 +23,6 @@ from pathlib import Path
 from urllib.request import urlopen
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/wt_dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -125,7 +125,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ranges", default="24h,7d,30d", help="comma-separated: 1h, 24h, 7d, 30d")
     args = parser.parse_args()
-    database_url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG)
+    database_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgres"):
+        raise SystemExit("bench_dashboard: set BENCH_POSTGRES_URL (or DATABASE_URL) to a PostgreSQL database")
     setup_django(database_url)
     from django.db import connection
 
