@@ -35,16 +35,30 @@ def bulk_insert(model, objs: Sequence, *, ignore_conflicts: bool = False, using:
     rows = [tuple(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields) for obj in objs]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            from psycopg2.extras import execute_values
-
-            sql = f"INSERT INTO {table} ({names}) VALUES %s{conflict} RETURNING 1"
-            inserted = execute_values(cursor.cursor, sql, rows, page_size=_PG_PAGE, fetch=True)
-            return len(inserted)
+            return _pg_insert_pages(cursor, f"INSERT INTO {table} ({names}) VALUES ", f"{conflict} RETURNING 1", rows)
         placeholders = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}){conflict}"
         # One prepared statement reused for every row: SQLite's fastest path.
         cursor.executemany(sql, rows)
         return cursor.rowcount
+
+
+def _pg_insert_pages(cursor, head: str, tail: str, rows: list[tuple]) -> int:
+    """Multi-row INSERTs of _PG_PAGE rows, as psycopg2's execute_values builds them.
+
+    The values are bound by psycopg2 (mogrify) and the statement then goes through
+    Django's cursor, so execute wrappers, query logging and query counts see it.
+    """
+    raw = cursor.cursor
+    template = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    inserted = 0
+    for start in range(0, len(rows), _PG_PAGE):
+        values = b", ".join(raw.mogrify(template, row) for row in rows[start:start + _PG_PAGE])
+        # No params: Django passes the SQL through untouched, so a "%" inside values is safe
+        # (Django sets client_encoding to UTF8, hence the plain decode).
+        cursor.execute(head + values.decode() + tail)
+        inserted += len(cursor.fetchall())
+    return inserted
 
 
 def delete_logs(queryset, *, chunk_size: int = 5000) -> int:

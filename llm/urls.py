@@ -2,6 +2,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from llm.views import alerts as alert_views
 from llm.views import export, feedback, logs, metrics
 from llm.views.ingest import IngestView
 from llm.views.otlp import OtlpTracesView
@@ -10,6 +11,12 @@ from llm.views.prompt import PromptView
 app_name = "api"
 
 urlpatterns = [
+    path("alerts/rules/", alert_views.AlertRuleListView.as_view(), name="alert-rules"),
+    path("alerts/rules/<int:pk>/", alert_views.AlertRuleDetailView.as_view(), name="alert-rule"),
+    path("alerts/rules/<int:pk>/test/", alert_views.AlertRuleTestView.as_view(), name="alert-rule-test"),
+    path("alerts/rules/<int:pk>/preview/", alert_views.AlertRulePreviewView.as_view(), name="alert-rule-preview"),
+    path("alerts/logs/", alert_views.AlertLogListView.as_view(), name="alert-logs"),
+    path("alerts/logs/<int:pk>/acknowledge/", alert_views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("metrics/overview/", metrics.OverviewView.as_view(), name="metrics-overview"),
     path("metrics/token-usage/", metrics.TokenUsageView.as_view(), name="metrics-token-usage"),
     path("metrics/latency/", metrics.LatencyView.as_view(), name="metrics-latency"),

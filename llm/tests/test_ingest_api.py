@@ -232,9 +232,8 @@ def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_ut
 @pytest.mark.parametrize("size", [1, 100])
 def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, django_assert_num_queries, price, size):
     post(ingest_secret, {"events": [event()]})  # the key's last_used_at is written now, not below
-    # The key, the known request_ids, the prices, and the insert in its savepoint; on PostgreSQL
-    # the insert runs on the raw psycopg2 cursor (execute_values), which Django does not count.
-    with django_assert_num_queries(6 if connection.vendor == "sqlite" else 5):
+    # The key, the known request_ids, the prices, and the insert in its savepoint.
+    with django_assert_num_queries(6):
         response = post(ingest_secret, {"events": [event() for _ in range(size)]})
     assert response.json()["summary"]["accepted"] == size
 

@@ -311,7 +311,7 @@ def test_it_refuses_requests_without_a_valid_key(ingest_key, alice_token, url):
 def test_it_runs_the_same_queries_for_one_span_or_fifty(ingest_secret, django_assert_num_queries, price, size):
     post_json(ingest_secret, export(span("00000000000003ff", CURRENT)))  # writes the key's last_used_at
     body = export(*[span(f"{i + 0x400:016x}", CURRENT) for i in range(size)])
-    # The key, the prices, and the insert in its savepoint (uncounted on PostgreSQL: raw execute_values).
-    with django_assert_num_queries(5 if connection.vendor == "sqlite" else 4):
+    # The key, the prices, and the insert in its savepoint.
+    with django_assert_num_queries(5):
         response = post_json(ingest_secret, body)
     assert response["X-Spans-Stored"] == str(size)

@@ -1,0 +1,115 @@
+import logging
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+from django.utils import timezone
+
+from llm import alerts, spool
+from llm.models import AlertRule
+
+logger = logging.getLogger(__name__)
+
+MAX_WINDOW_MINUTES = 30 * 24 * 60
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate the active alert rules once (for cron, e.g. every 15 minutes), or repeatedly with --loop. "
+        "Also writes calls waiting in the unsaved-calls spool."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--create-defaults", action="store_true", help="create the three default rules (once)")
+        parser.add_argument(
+            "--time-window", type=int, metavar="MINUTES", help="override every rule's window for this run"
+        )
+        parser.add_argument("--rule", type=int, metavar="ID", help="check only this active rule")
+        parser.add_argument("--dry-run", action="store_true", help="evaluate and print; write and send nothing")
+        parser.add_argument("--loop", action="store_true", help="check again every --interval seconds until stopped")
+        parser.add_argument("--interval", type=int, default=None, metavar="SECONDS", help="seconds between checks")
+
+    def handle(self, *args, create_defaults, time_window, rule, dry_run, loop, interval, **options):
+        self._check_arguments(time_window=time_window, rule=rule, loop=loop, interval=interval)
+        if create_defaults:
+            created = alerts.create_default_rules() if not dry_run else []
+            self.stdout.write(f"Created {len(created)} default rule(s).")
+            for new_rule in created:
+                self.stdout.write(f"  {new_rule.name}")
+        if not loop:
+            failed = self._one_pass(time_window=time_window, rule=rule, dry_run=dry_run)
+            if failed:
+                raise CommandError(f"{failed} rule(s) failed to evaluate; see the log for details")
+            return
+        self._loop(time_window=time_window, rule=rule, dry_run=dry_run, interval=interval)
+
+    def _check_arguments(self, *, time_window, rule, loop, interval):
+        if time_window is not None and not 1 <= time_window <= MAX_WINDOW_MINUTES:
+            raise CommandError(f"--time-window must be between 1 and {MAX_WINDOW_MINUTES} minutes")
+        if rule is not None and not AlertRule.objects.filter(pk=rule, is_active=True).exists():
+            raise CommandError(f"--rule {rule}: no active alert rule has this id")
+        if interval is not None and not loop:
+            raise CommandError("--interval only makes sense with --loop")
+        if loop and (interval is None or interval < 1):
+            raise CommandError("--loop needs --interval SECONDS (1 or more)")
+
+    def _one_pass(self, *, time_window, rule, dry_run) -> int:
+        if not dry_run:
+            # First, so calls the database refused earlier count in this run's figures.
+            self._flush_spool()
+        results = alerts.run_checks(now=timezone.now(), window_minutes=time_window, rule_id=rule, dry_run=dry_run)
+        for result in results:
+            self.stdout.write(self._line(result, dry_run=dry_run))
+        if not results:
+            self.stdout.write("No active alert rules.")
+        return sum(result.action == "failed" for result in results)
+
+    def _flush_spool(self):
+        if not spool.pending_count():  # a file check, no database work
+            return
+        try:
+            result = spool.flush()
+        except Exception as exc:  # A stuck spool must not stop the alerts.
+            logger.exception("Spool flush failed")
+            self.stderr.write(f"Could not flush the unsaved-calls spool: {exc}")
+            return
+        self.stdout.write(
+            f"Spool: wrote {result.written} call(s), {result.duplicates} already stored, "
+            f"{result.remaining} still waiting."
+        )
+
+    def _line(self, result: alerts.RuleResult, *, dry_run: bool) -> str:
+        rule = result.rule
+        if result.action == "failed":
+            return f"{rule.name}: FAILED ({result.error})"
+        reading = result.reading
+        text = f"{rule.name}: {alerts.describe(rule=rule, value=reading.value)} · {reading.calls} calls · {result.state}"
+        if result.action != "none":
+            text += f" · {'would be ' if dry_run else ''}{result.action}"
+        if reading.note:
+            text += f" ({reading.note})"
+        if result.alert is not None and result.alert.notification_error:
+            text += f" · notification failed: {result.alert.notification_error}"
+        return text
+
+    def _loop(self, *, time_window, rule, dry_run, interval):
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not stop.is_set():
+                # A long-lived process must not keep a connection the database has since dropped.
+                close_old_connections()
+                try:
+                    failed = self._one_pass(time_window=time_window, rule=rule, dry_run=dry_run)
+                except Exception as exc:  # e.g. the database is restarting: try again next time
+                    logger.exception("Alert check pass failed")
+                    self.stderr.write(f"Check failed: {exc}")
+                else:
+                    if failed:
+                        self.stderr.write(f"{failed} rule(s) failed to evaluate; see the log for details")
+                stop.wait(interval)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.stdout.write("Stopped.")

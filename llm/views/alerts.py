@@ -1,0 +1,137 @@
+"""Alert rules (CRUD, test notification, backtest preview) and triggered alerts (list, acknowledge)."""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from llm import alerts
+from llm.exceptions import InvalidParameter
+from llm.models import AlertLog, AlertRule
+from llm.serializers.alerts import (
+    AlertLogSerializer,
+    AlertPreviewSerializer,
+    AlertRuleSerializer,
+    AlertTestResultSerializer,
+)
+
+MAX_PREVIEW_DAYS = 30
+
+
+def _int_param(request, name: str, *, default: int | None, maximum: int | None = None) -> int | None:
+    """A whole number of 1 or more (up to `maximum`) from the query string; 400 naming `name` otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
+        raise InvalidParameter(name, f"Must be a whole number {limit}.")
+    return value
+
+
+def _bool_param(request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    choices = {"true": True, "1": True, "false": False, "0": False}
+    if raw.lower() not in choices:
+        raise InvalidParameter(name, "Must be true or false.")
+    return choices[raw.lower()]
+
+
+class AlertPagination(PageNumberPagination):
+    """`{count, next, previous, results}`; page_size 1–500 (default 50); a bad page is a 400, not a 404."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def paginate_queryset(self, queryset, request, view=None):
+        _int_param(request, "page_size", default=None, maximum=self.max_page_size)
+        _int_param(request, "page", default=None)
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            raise InvalidParameter("page", "Page out of range.") from None
+
+
+class AlertRuleListView(generics.ListCreateAPIView):
+    serializer_class = AlertRuleSerializer
+    pagination_class = AlertPagination
+    queryset = AlertRule.objects.order_by("name", "id")
+
+
+class AlertRuleDetailView(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = AlertRuleSerializer
+    queryset = AlertRule.objects.all()
+
+
+class AlertRuleTestView(APIView):
+    """Send a test notification through the rule's email and webhook; no alert is recorded."""
+
+    @extend_schema(request=None, responses=AlertTestResultSerializer)
+    def post(self, request, pk: int):
+        rule = get_object_or_404(AlertRule, pk=pk)
+        delivery = alerts.send_test_notification(rule=rule)
+        return Response({
+            "delivered": delivery.delivered,
+            "notification_error": delivery.error,
+            "email_recipients": alerts.recipients_for(rule) if rule.notify_email else [],
+            "webhook_url": rule.webhook_url,
+        })
+
+
+class AlertRulePreviewView(APIView):
+    """How often the rule, as saved, would have fired over the past `days` days (1–30, default 7)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="Days to look back, 1 to 30 (default 7).")],
+        responses=AlertPreviewSerializer,
+    )
+    def get(self, request, pk: int):
+        rule = get_object_or_404(AlertRule, pk=pk)
+        days = _int_param(request, "days", default=7, maximum=MAX_PREVIEW_DAYS)
+        return Response(alerts.backtest_rule(rule=rule, days=days))
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
+    OpenApiParameter("resolved", bool, description="false: alerts still open (their rule is firing)."),
+    OpenApiParameter("rule", int, description="Only the alerts of this rule."),
+])
+class AlertLogListView(generics.ListAPIView):
+    """Triggered alerts, newest first; `acknowledged`, `resolved` (true|false) and `rule=<id>` filter them."""
+
+    serializer_class = AlertLogSerializer
+    pagination_class = AlertPagination
+
+    def get_queryset(self):
+        logs = AlertLog.objects.select_related("alert_rule", "acknowledged_by").order_by("-triggered_at", "-id")
+        acknowledged = _bool_param(self.request, "acknowledged")
+        if acknowledged is not None:
+            logs = logs.filter(acknowledged=acknowledged)
+        resolved = _bool_param(self.request, "resolved")
+        if resolved is not None:
+            logs = logs.filter(resolved_at__isnull=not resolved)
+        rule = _int_param(self.request, "rule", default=None)
+        if rule is not None:
+            logs = logs.filter(alert_rule_id=rule)
+        return logs
+
+
+class AlertAcknowledgeView(APIView):
+    """Acknowledge an alert; again is harmless and keeps the first who and when."""
+
+    @extend_schema(request=None, responses=AlertLogSerializer)
+    def post(self, request, pk: int):
+        try:
+            alert = alerts.acknowledge_alert(alert_id=pk, user=request.user)
+        except AlertLog.DoesNotExist:
+            raise NotFound("No alert has this id.") from None
+        return Response(AlertLogSerializer(alert).data)
