@@ -113,13 +113,15 @@ def generate_calls(*, count: int, days: int, seed: int, end: datetime, text_char
     user_weights = [1 / (i + 1) ** 0.8 for i in range(len(users))]  # a few heavy users
     weights = [m.weight for m in MODELS]
     day_weights = HOURLY
+    # Hours of day count from UTC midnight, so the rhythm peaks at the same clock hour whenever it runs.
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     for _ in range(count):
         model = rng.choices(MODELS, weights=weights)[0]
-        day = rng.randrange(days)
-        hour = rng.choices(range(24), weights=day_weights)[0]
-        ts = start + timedelta(days=day, hours=hour, seconds=rng.uniform(0, 3600))
-        if ts > end:
-            ts = end - timedelta(seconds=rng.uniform(0, 3600))
+        ts = None
+        while ts is None or not start <= ts <= end:
+            day = rng.randrange(days + 1)
+            hour = rng.choices(range(24), weights=day_weights)[0]
+            ts = midnight + timedelta(days=day, hours=hour, seconds=rng.uniform(0, 3600))
         yield _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars)
 
 

@@ -58,7 +58,13 @@ def test_it_does_nothing_with_if_empty_when_calls_exist(make_log):
     assert "already stored" in output
 
 
-def test_it_produces_realistic_distributions():
+@pytest.mark.parametrize("now", ["2026-11-20T03:17:00Z", "2026-11-20T15:45:00Z"])
+def test_it_produces_realistic_distributions(now):
+    with time_machine.travel(now, tick=False):
+        check_realistic_distributions()
+
+
+def check_realistic_distributions():
     generate("--count", "5000", "--days", "10", "--seed", "11")
     rows = LLMRequestLog.objects.all()
     errors = rows.filter(status="error")
