@@ -36,5 +36,9 @@ test: install
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# Rebuild the committed Tailwind CSS (static/css/app.css) and the vendored Chart.js from static/src.
+css:
+	cd static/src && npm ci --no-audit --no-fund && npm run build
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/", include("llm.urls")),
     # The standard OTLP/HTTP path, so exporters need only the host in their endpoint.
     path("v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
+    path("", include("llm.urls_pages")),
 ]
