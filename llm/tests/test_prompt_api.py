@@ -216,3 +216,23 @@ def test_it_logs_a_stream_the_client_abandons(alice, fake_groq):
     assert json.loads(first.decode()[len("data: "):]) == {"type": "chunk", "text": "a"}
     row = LLMRequestLog.objects.get()
     assert (row.error_type, row.response_text, row.source) == ("cancelled", "a", "api")
+
+
+def test_it_streams_to_a_client_that_accepts_only_event_streams(alice_client, fake_groq):
+    fake_groq.reply_stream(["Hel", "lo"])
+    response = alice_client.post(
+        "/api/llm/prompt/", {"prompt": "Hi", "stream": True}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    events = [json.loads(line[6:]) for line in b"".join(response.streaming_content).decode().split("\n\n") if line]
+    assert [e["text"] for e in events if e["type"] == "chunk"] == ["Hel", "lo"]
+    assert events[-1]["type"] == "done"
+
+
+def test_it_answers_bad_input_as_json_to_an_event_stream_client(alice_client):
+    response = alice_client.post(
+        "/api/llm/prompt/", {"prompt": "", "stream": True}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+    assert response.status_code == 400
+    assert json.loads(response.content)["fields"]["prompt"]

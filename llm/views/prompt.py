@@ -5,6 +5,7 @@ import math
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,12 +44,28 @@ def _events(stream):
     yield _sse({"type": "done", **_json_ready(stream.result)})
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets a client ask for `Accept: text/event-stream` alone.
+
+    Streams are written by the view itself; this renderer only answers what is not a
+    stream (a 400 for bad input, say) as one JSON body instead of a 406.
+    """
+
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data, cls=DjangoJSONEncoder).encode()
+
+
 class PromptView(APIView):
     """Send a prompt (or a chat) to Groq; the call is logged with source="api".
 
     JSON answer: the dict groq_service.complete() returns. With "stream": true, server-sent events:
     `{"type": "chunk", "text"}`... then `{"type": "done", ...result}` or `{"type": "error", ...}`.
     """
+
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
         request=PromptInputSerializer,
