@@ -279,6 +279,17 @@ def _cost(value) -> Decimal:
     return Decimal(value or 0).quantize(_COST_QUANTUM)
 
 
+def _group_cost(row: dict) -> Decimal | None:
+    """A group's cost: the sum over its priced calls; null when it has calls but none priced.
+
+    An unpriced call has no cost rather than a cost of 0 (DESIGN.md), so a group made only of
+    such calls must not read "$0"; an empty (zero-filled) bucket did cost 0.
+    """
+    if row.get("calls") and not row.get("priced"):
+        return None
+    return _cost(row.get("total_cost"))
+
+
 _COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 _ERROR = Q(status=LLMRequestLog.Status.ERROR)
 
@@ -292,6 +303,7 @@ def _sums() -> dict:
         "completion_tokens": Sum("completion_tokens"),
         "total_tokens": Sum("total_tokens"),
         "total_cost": Sum("cost_estimate"),
+        "priced": Count("cost_estimate"),  # COUNT(column) skips the nulls: the unpriced calls
         "avg_latency_ms": Avg("latency_ms"),
     }
 
@@ -358,12 +370,11 @@ def overview(*, filters: LogFilters) -> dict:
     queryset = _logs(filters)
     row = queryset.aggregate(
         **_sums(),
-        priced=Count("cost_estimate"),
         first=Min("timestamp"),
         last=Max("timestamp"),
     )
     percentiles = latency_percentiles(queryset=queryset, count=row["calls"])
-    calls, errors, total_cost = row["calls"], row["errors"], _cost(row["total_cost"])
+    calls, errors, total_cost = row["calls"], row["errors"], _group_cost(row)
     start, end = _window(filters, row["first"], row["last"])
     return {
         "total_calls": calls,
@@ -378,7 +389,7 @@ def overview(*, filters: LogFilters) -> dict:
         "p95_latency_ms": _ms(percentiles[0.95]),
         "p99_latency_ms": _ms(percentiles[0.99]),
         "total_cost": total_cost,
-        "avg_cost_per_call": _cost(total_cost / row["priced"]) if row["priced"] else None,
+        "avg_cost_per_call": _cost(row["total_cost"] / row["priced"]) if row["priced"] else None,
         "unique_users": _unique_users(queryset)[None],
         "unpriced_calls": calls - row["priced"],
         "start_date": start,
@@ -400,7 +411,7 @@ def token_usage(*, filters: LogFilters) -> dict:
         .values("period")
         .annotate(calls=Count("*"), prompt_tokens=Sum("prompt_tokens"),
                   completion_tokens=Sum("completion_tokens"), total_tokens=Sum("total_tokens"),
-                  total_cost=Sum("cost_estimate"))
+                  total_cost=Sum("cost_estimate"), priced=Count("cost_estimate"))
     )
     found = {bucket_start(row["period"]): row for row in rows}
     results = []
@@ -412,7 +423,8 @@ def token_usage(*, filters: LogFilters) -> dict:
             "prompt_tokens": row.get("prompt_tokens") or 0,
             "completion_tokens": row.get("completion_tokens") or 0,
             "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _cost(row.get("total_cost")),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": row.get("calls", 0) - row.get("priced", 0),
         })
     return {"group_by": group_by, "results": results}
 
@@ -531,7 +543,8 @@ def model_usage(*, filters: LogFilters) -> dict:
             "prompt_tokens": row["prompt_tokens"] or 0,
             "completion_tokens": row["completion_tokens"] or 0,
             "total_tokens": row["total_tokens"] or 0,
-            "total_cost": _cost(row["total_cost"]),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": row["calls"] - row["priced"],
             "avg_latency_ms": _ms(row["avg_latency_ms"]),
             "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
             "error_rate": _rate(row["errors"], row["calls"]),
@@ -565,7 +578,8 @@ def daily_stats(*, filters: LogFilters) -> dict:
             "errors": errors_,
             "error_rate": _rate(errors_, calls),
             "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _cost(row.get("total_cost")),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": calls - row.get("priced", 0),
             "avg_latency_ms": _ms(row.get("avg_latency_ms")),
             "p95_latency_ms": _ms(p95.get(day)),
             "unique_users": users.get(day, 0),
