@@ -15,6 +15,7 @@ from django.db.models import (
     Aggregate, Avg, CharField, Count, DateTimeField, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value,
 )
 from django.db.models.functions import Substr, Trunc
+from django.db.models.expressions import Col
 
 from llm.exceptions import InvalidParameter
 from llm.filters import MAX_BUCKETS, LogFilters, filter_logs
@@ -50,7 +51,8 @@ def _interpolate(low: float, high: float | None, position: float) -> float:
     return float(low) + (float(high) - float(low)) * weight
 
 
-def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]]) -> dict:
+def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]], *,
+                          use_index: str | None = None) -> dict:
     """For each (tag, filter, offset): the two latencies at ranks offset and offset+1, ascending.
 
     Each term is `ORDER BY latency_ms LIMIT 2 OFFSET k`: per model SQLite walks the
@@ -66,6 +68,10 @@ def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q
         for index, (tag, condition, offset) in enumerate(wanted[start:start + _SQLITE_COMPOUND_LIMIT]):
             inner = queryset.filter(condition).order_by("latency_ms").values_list("latency_ms")
             sql, inner_params = inner.query.sql_with_params()
+            if use_index:
+                table = connection.ops.quote_name(LLMRequestLog._meta.db_table)
+                hint = f"FROM {table} INDEXED BY {connection.ops.quote_name(use_index)}"
+                sql = sql.replace(f"FROM {table}", hint, 1)
             parts.append(f"SELECT {start + index} AS tag, latency_ms FROM ({sql} LIMIT 2 OFFSET {int(offset)})")
             params.extend(inner_params)
         with connection.cursor() as cursor:
@@ -117,8 +123,33 @@ def _postgresql_percentiles(base: QuerySet, names: tuple[str, ...], fractions: t
     return {_group_key(row, names): {f: row[f"p{i}"] for i, f in enumerate(fractions)} for row in rows}
 
 
+_MODEL_LATENCY_INDEX = "llm_log_model_latency_idx"
+
+
+def _columns_in(expression) -> Iterator[str]:
+    if isinstance(expression, Col):
+        yield expression.target.column
+        return
+    for child in getattr(expression, "get_source_expressions", list)():
+        if child is not None:
+            yield from _columns_in(child)
+
+
+def _filtered_columns(queryset: QuerySet) -> set[str]:
+    """The columns the queryset's WHERE clause reads."""
+    return set(_columns_in(queryset.query.where))
+
+
 def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...],
                         condition_for: Callable[[Hashable], Q] | None, counts: dict | None) -> dict:
+    index = None
+    if condition_for is None and names == ("model_name",) and _filtered_columns(base) <= {"model_name", "timestamp"}:
+        # Per model, walking the (model_name, latency_ms, timestamp) index to rank k reads no
+        # table rows and sorts nothing: 1M rows, P50/P95/P99 of 6 models over 30 days 0.28 s vs
+        # 5.8 s for the window query below, and no slower for 24 h (0.2 s vs 0.15 s). SQLite's
+        # planner prefers the (model_name, timestamp) index and then sorts (51 s), hence the
+        # INDEXED BY. Any other filter column would need a table read per index entry.
+        condition_for, index = (lambda key: Q(model_name=key)), _MODEL_LATENCY_INDEX
     if condition_for is None:
         return _sqlite_ranked_by_window(base, names, fractions)
     # Time buckets: many small slices of the timestamp index, each sorted on its own, beat one
@@ -127,7 +158,7 @@ def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple
         counts = {_group_key(row, names): row["n"] for row in base.values(*names).annotate(n=Count("*"))}
     counts = {key: n for key, n in counts.items() if n}
     wanted = [((key, f), condition_for(key), math.floor(f * (n - 1))) for key, n in counts.items() for f in fractions]
-    ranked = _sqlite_ranked_values(base, wanted) if wanted else {}
+    ranked = _sqlite_ranked_values(base, wanted, use_index=index) if wanted else {}
     result: dict[Hashable, dict[float, float | None]] = {}
     for key, n in counts.items():
         result[key] = {}
