@@ -8,6 +8,11 @@ Concurrency: appends and the hand-over to a flush hold one file lock (`<spool>.l
 written into a file a flush has already read. A flush works on `<spool>.flushing`, under a second lock
 that makes a concurrent flush return at once; a flush that crashed leaves that file behind and the next
 flush finishes it (re-inserting is harmless, inserts ignore request_ids already stored).
+
+A flush may stop after `limit` records (the automatic one does, so one caller never pays for a whole
+outage): `<spool>.flushing.offset` then holds the byte offset of the first record not yet written, and
+the next flush resumes there. The offset is written after the insert and removed before the file it
+points into, so a crash can only make a flush re-read records, never skip one.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ logger = logging.getLogger("llm.spool")
 
 _FIELDS = [f for f in LLMRequestLog._meta.concrete_fields if not f.primary_key]
 _last_auto_flush = 0.0
+# Records one automatic flush writes at most (a few tens of ms); flush_spool and check_alerts write all.
+AUTO_FLUSH_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -96,17 +103,37 @@ def append(*, row: LLMRequestLog, reason: str = "") -> None:
             os.fsync(spool.fileno())
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines_from(path: Path, offset: int) -> int:
     try:
         with open(path, "rb") as handle:
+            handle.seek(offset)
             return sum(1 for line in handle if line.strip())
     except FileNotFoundError:
         return 0
 
 
+def _read_offset() -> int:
+    """Where the unwritten records of `.flushing` start; 0 (re-read everything) when unknown."""
+    try:
+        return max(int(_sibling(".flushing.offset").read_text().strip() or 0), 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _write_offset(offset: int) -> None:
+    target = _sibling(".flushing.offset")
+    temporary = _sibling(".flushing.offset.tmp")
+    temporary.write_text(str(offset))
+    os.replace(temporary, target)
+
+
+def _drop_offset() -> None:
+    _sibling(".flushing.offset").unlink(missing_ok=True)
+
+
 def pending_count() -> int:
     """How many calls wait in the spool (0 when there is no spool file). Cheap: no database access."""
-    return _count_lines(_path()) + _count_lines(_sibling(".flushing"))
+    return _count_lines_from(_path(), 0) + _count_lines_from(_sibling(".flushing"), _read_offset())
 
 
 def _take_spool(flushing: Path) -> None:
@@ -116,6 +143,7 @@ def _take_spool(flushing: Path) -> None:
         if not spool.exists():
             return
         if not flushing.exists():
+            _drop_offset()  # an offset left by a crash would skip records of the new file
             os.replace(spool, flushing)
             return
         with open(flushing, "ab") as target, open(spool, "rb") as source:
@@ -130,10 +158,12 @@ def _give_back(lines: list[str]) -> None:
         spool.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def flush() -> FlushResult:
-    """Write every spooled call to the database once; keep in the spool the ones that still fail.
+def flush(*, limit: int | None = None, using: str | None = None) -> FlushResult:
+    """Write spooled calls to the database once; keep in the spool the ones that still fail.
 
-    Safe to run twice at once (the second returns written=0 with the pending count as remaining).
+    At most `limit` records when given (the rest stay for the next flush); through the connection
+    alias `using` when given. Safe to run twice at once (the second returns written=0 with the
+    pending count as remaining).
     """
     with _locked(".flush.lock", blocking=False) as acquired:
         if not acquired:
@@ -142,14 +172,34 @@ def flush() -> FlushResult:
         _take_spool(flushing)
         if not flushing.exists():
             return FlushResult(written=0, duplicates=0, remaining=0)
-        with open(flushing, encoding="utf-8") as handle:
-            lines = [line for line in handle if line.strip()]
-        written, duplicates, failed = _write_lines(lines)
+        lines, end, finished = _read_batch(flushing, _read_offset(), limit)
+        written, duplicates, failed = _write_lines(lines, using=using)
         _give_back(failed)
-        flushing.unlink()
+        if finished:
+            _drop_offset()
+            flushing.unlink()
+        else:
+            _write_offset(end)
     if written or duplicates:
-        logger.info("Spool flushed: %d written, %d already stored, %d remaining", written, duplicates, len(failed))
+        logger.info("Spool flushed: %d written, %d already stored, %d failed", written, duplicates, len(failed))
     return FlushResult(written=written, duplicates=duplicates, remaining=pending_count())
+
+
+def _read_batch(path: Path, offset: int, limit: int | None) -> tuple[list[str], int, bool]:
+    """(up to `limit` records from byte `offset`, the offset after them, whether the file is done)."""
+    lines: list[str] = []
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        while limit is None or len(lines) < limit:
+            raw = handle.readline()
+            if not raw:
+                return lines, handle.tell(), True
+            if raw.strip():
+                # A damaged byte must not stop the flush; the line is kept (as text) if it cannot be read.
+                lines.append(raw.decode("utf-8", errors="replace"))
+        end = handle.tell()
+        finished = not any(line.strip() for line in iter(handle.readline, b""))
+        return lines, end, finished
 
 
 def _parse(lines: list[str]) -> tuple[list[tuple[str, LLMRequestLog]], list[str]]:
@@ -180,28 +230,28 @@ def _price_missing_costs(rows: list[LLMRequestLog]) -> None:
         )
 
 
-def _write_lines(lines: list[str]) -> tuple[int, int, list[str]]:
+def _write_lines(lines: list[str], *, using: str | None = None) -> tuple[int, int, list[str]]:
     """(inserted, already stored, lines that could not be written, in their original order)."""
-    inserted, duplicates, failed = _insert_lines(lines)
+    inserted, duplicates, failed = _insert_lines(lines, using=using)
     failed_ids = {id(line) for line in failed}
     return inserted, duplicates, [line for line in lines if id(line) in failed_ids]
 
 
-def _insert_lines(lines: list[str]) -> tuple[int, int, list[str]]:
+def _insert_lines(lines: list[str], *, using: str | None = None) -> tuple[int, int, list[str]]:
     parsed, failed = _parse(lines)
     if not parsed:
         return 0, 0, failed
     rows = [row for _, row in parsed]
     try:
         _price_missing_costs(rows)
-        inserted = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
+        inserted = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True, using=using)
         return inserted, len(rows) - inserted, failed
     except Exception:  # noqa: BLE001 - find which records fail, one at a time
         logger.warning("Spool batch insert failed; retrying record by record", exc_info=True)
     inserted = attempted = 0
     for line, row in parsed:
         try:
-            inserted += bulk_insert(LLMRequestLog, [row], ignore_conflicts=True)
+            inserted += bulk_insert(LLMRequestLog, [row], ignore_conflicts=True, using=using)
             attempted += 1
         except Exception as exc:  # noqa: BLE001 - the record stays in the spool
             logger.warning("Spooled call %s still cannot be written: %s", row.request_id, exc)
@@ -209,10 +259,13 @@ def _insert_lines(lines: list[str]) -> tuple[int, int, list[str]]:
     return inserted, attempted - inserted, failed
 
 
-def flush_if_pending(*, min_interval: float = 30.0) -> FlushResult | None:
-    """Flush after a successful write when a spool exists, at most once per `min_interval` seconds.
+def flush_if_pending(*, using: str | None = None, min_interval: float = 30.0) -> FlushResult | None:
+    """After a successful write through `using`: flush when a spool exists, at most once per
+    `min_interval` seconds and at most AUTO_FLUSH_LIMIT records, so the caller waits little.
 
-    Returns None when nothing was attempted. Never raises: the caller's call already succeeded.
+    `using` must not be a connection inside the caller's transaction (a rollback would take the
+    flushed records with it, after they left the spool). Returns None when nothing was attempted.
+    Never raises: the caller's call already succeeded.
     """
     global _last_auto_flush
     if not _path().exists() and not _sibling(".flushing").exists():
@@ -222,7 +275,7 @@ def flush_if_pending(*, min_interval: float = 30.0) -> FlushResult | None:
         return None
     _last_auto_flush = now
     try:
-        return flush()
+        return flush(limit=AUTO_FLUSH_LIMIT, using=using)
     except Exception:  # noqa: BLE001
         logger.exception("Automatic spool flush failed; run `manage.py flush_spool`")
         return None

@@ -72,6 +72,16 @@ def _isolated_spool(settings, tmp_path):
     return settings.LLM_SPOOL_PATH
 
 
+@pytest.fixture(autouse=True)
+def _closed_log_connections():
+    """A call inside a caller's transaction opens a second connection (llm.services.log_alias); an open one
+    would stop PostgreSQL from dropping the test database."""
+    yield
+    from llm.services import close_log_connections
+
+    close_log_connections()
+
+
 @pytest.fixture
 def fake_groq(settings):
     """A running FakeGroq (llm/tests/fakegroq.py); settings.GROQ_BASE_URL points at it.

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from llm import spool
@@ -35,6 +35,16 @@ def database_refuses(*, everything: bool = False):
 
 def spooled_records(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def waiting_request_ids(path):
+    """request_ids still in the spool, whether in the spool file or in the file a flush works on."""
+    files = [path, path.with_name(path.name + ".flushing")]
+    return [r["fields"]["request_id"] for f in files if f.exists() for r in spooled_records(f)]
+
+
+def stored_request_ids():
+    return [str(r) for r in LLMRequestLog.objects.values_list("request_id", flat=True)]
 
 
 def test_it_answers_and_spools_when_the_database_refuses_the_row(fake_groq, _isolated_spool, caplog):
@@ -149,6 +159,78 @@ def test_it_flushes_the_spool_after_the_next_successful_write(fake_groq, monkeyp
     stored = set(LLMRequestLog.objects.values_list("request_id", flat=True))
     assert {uuid.UUID(spooled["request_id"]), uuid.UUID(later["request_id"])} == stored
     assert spool.pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_every_call_when_the_callers_transaction_rolls_back(fake_groq, monkeypatch, _isolated_spool):
+    monkeypatch.setattr(spool, "_last_auto_flush", 0.0)
+    with database_refuses():
+        spooled = [groq_service.complete(prompt=f"spooled {n}")["request_id"] for n in range(2)]
+    assert spool.pending_count() == 2
+
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        own = groq_service.complete(prompt="inside the caller's transaction")["request_id"]
+        raise RuntimeError("the caller fails after the call was made (and paid for)")
+
+    # Each call exactly once: in the database, or still waiting in the spool.
+    assert sorted(stored_request_ids() + waiting_request_ids(_isolated_spool)) == sorted(spooled + [own])
+    if connection.vendor == "postgresql":  # written beside the caller's transaction, spool flushed there too
+        assert sorted(stored_request_ids()) == sorted(spooled + [own])
+    else:  # SQLite's one writer is the caller: everything waits in the spool
+        assert sorted(waiting_request_ids(_isolated_spool)) == sorted(spooled + [own])
+    spool.flush()
+    assert sorted(stored_request_ids()) == sorted(spooled + [own])
+    assert spool.pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_a_call_once_when_the_callers_transaction_commits(fake_groq, _isolated_spool):
+    with transaction.atomic():
+        own = groq_service.complete(prompt="inside")["request_id"]
+    later = groq_service.complete(prompt="outside")["request_id"]  # flushes what SQLite had to spool
+
+    assert sorted(stored_request_ids()) == sorted([own, later])
+    assert spool.pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_spools_a_call_the_second_connection_cannot_write(fake_groq, _isolated_spool):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite never opens the second connection")
+    from django.db import connections
+
+    from llm.services import log_alias
+
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with transaction.atomic():
+        side = connections[log_alias("default")]
+        with side.execute_wrapper(refuse):
+            own = groq_service.complete(prompt="inside")["request_id"]
+
+    assert waiting_request_ids(_isolated_spool) == [own] and stored_request_ids() == []
+    assert side.connection is None  # closed, reopened by the next call
+
+
+def test_it_writes_a_bounded_batch_of_spooled_calls_per_automatic_flush(fake_groq, monkeypatch):
+    monkeypatch.setattr(spool, "AUTO_FLUSH_LIMIT", 2)
+    monkeypatch.setattr(spool, "_last_auto_flush", 0.0)
+    with database_refuses():
+        spooled = [groq_service.complete(prompt=f"outage {n}")["request_id"] for n in range(5)]
+
+    groq_service.complete(prompt="back")
+    assert (LLMRequestLog.objects.count(), spool.pending_count()) == (1 + 2, 3)
+    with database_refuses():  # a new outage while a flush is half done
+        spooled.append(groq_service.complete(prompt="again down")["request_id"])
+    monkeypatch.setattr(spool, "_last_auto_flush", 0.0)
+    groq_service.complete(prompt="back again")
+    assert (LLMRequestLog.objects.count(), spool.pending_count()) == (2 + 4, 2)
+
+    result = spool.flush()  # flush_spool and check_alerts: everything at once
+
+    assert (result.written, result.duplicates, result.remaining) == (2, 0, 0)
+    assert set(spooled) <= set(stored_request_ids()) and LLMRequestLog.objects.count() == 8
 
 
 def test_it_counts_nothing_pending_without_a_spool_file():
