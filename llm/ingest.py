@@ -38,6 +38,17 @@ MAX_INT = 2**31 - 1  # PostgreSQL integer columns
 # Plain strings: an enum member lookup per row shows in the profile of a 1,000-event batch.
 _SUCCESS, _ERROR, _INGEST = str(LLMRequestLog.Status.SUCCESS), str(LLMRequestLog.Status.ERROR), str(Source.INGEST)
 MAX_ERROR_MESSAGE_CHARS = 10_000
+# Calls outside this window are mistakes (a zeroed clock, a year-1 placeholder); year 1 in a
+# positive offset is stored as a BC date on PostgreSQL, which no later read can turn back into
+# a datetime, so they are refused at the door.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+MAX_FUTURE = timedelta(days=1)
+TIMESTAMP_WINDOW = "between 2000-01-01 and one day from now (UTC)"
+
+
+def timestamp_window(*, now: datetime) -> tuple[datetime, datetime]:
+    """(earliest, latest) call time accepted from senders when the time is `now`."""
+    return EARLIEST_TIMESTAMP, now + MAX_FUTURE
 
 
 # --- Keys -------------------------------------------------------------------------------
@@ -267,7 +278,15 @@ def _timestamp(value) -> datetime:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else _raise("")
     except (ValueError, _Invalid):
         raise _Invalid("Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+    earliest, latest = timestamp_window(now=timezone.now())
+    try:
+        # In UTC now, so a time at the edge of year 1 or 9999 fails here and not in the database.
+        moment = moment.astimezone(dt_timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise _Invalid(f"Must be {TIMESTAMP_WINDOW}.") from None
+    if not earliest <= moment <= latest:
+        raise _Invalid(f"Must be {TIMESTAMP_WINDOW}.")
+    return moment
 
 
 def _cost(value) -> Decimal:

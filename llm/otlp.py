@@ -24,7 +24,18 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from rest_framework import exceptions
 
 from llm.capture import captured_text, render_messages
-from llm.ingest import MAX_ERROR_MESSAGE_CHARS, MAX_INT, error_type_for_status, error_type_from, parse_json, price_rows
+from django.utils import timezone
+
+from llm.ingest import (
+    MAX_ERROR_MESSAGE_CHARS,
+    MAX_INT,
+    TIMESTAMP_WINDOW,
+    error_type_for_status,
+    error_type_from,
+    parse_json,
+    price_rows,
+    timestamp_window,
+)
 from llm.models import IngestKey, LLMRequestLog, Source
 from llm.storage import bulk_insert
 
@@ -186,6 +197,7 @@ def span_row(
         raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
     if not span.start_time_unix_nano:
         raise _Rejected("no start time")
+    _check_times(span)
     prompt = _tokens(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
     completion = _tokens(
         attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"
@@ -243,6 +255,19 @@ def span_row(
         response_text=captured_text(_output_text(attrs)),
         **_error_fields(span, attrs),
     )
+
+
+def _nanoseconds(moment: datetime) -> int:
+    return int(moment.timestamp()) * 10**9
+
+
+def _check_times(span) -> None:
+    # Compared as integers: a fixed64 up to year 2554 never has to become a datetime to be refused.
+    earliest, latest = (_nanoseconds(moment) for moment in timestamp_window(now=timezone.now()))
+    if not earliest <= span.start_time_unix_nano <= latest:
+        raise _Rejected(f"start time must be {TIMESTAMP_WINDOW}")
+    if span.end_time_unix_nano and not earliest <= span.end_time_unix_nano <= latest:
+        raise _Rejected(f"end time must be {TIMESTAMP_WINDOW}")
 
 
 def _error_fields(span, attrs: dict) -> dict:

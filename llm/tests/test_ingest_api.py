@@ -229,6 +229,26 @@ def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_ut
     }
 
 
+@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc), tick=False)
+def test_it_rejects_timestamps_outside_the_window_and_keeps_the_rest_of_the_batch(ingest_secret, alice_client):
+    response = post(ingest_secret, {"events": [
+        event(user_id="bc", timestamp="0001-01-01T00:00:00+05:00"),  # BC on PostgreSQL once in UTC
+        event(user_id="max", timestamp="9999-12-31T23:59:59-05:00"),  # past year 9999 in UTC
+        event(user_id="old", timestamp="1999-12-31T23:59:59Z"),
+        event(user_id="future", timestamp="2026-03-02T09:30:01Z"),
+        event(user_id="first", timestamp="2000-01-01T00:00:00Z"),
+        event(user_id="last", timestamp="2026-03-02T10:30:00+01:00"),
+    ]})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["summary"] == {"accepted": 2, "duplicates": 0, "rejected": 4}
+    message = "Must be between 2000-01-01 and one day from now (UTC)."
+    assert [(r["index"], r["fields"]) for r in body["rejected"]] == [(i, {"timestamp": message}) for i in range(4)]
+    assert sorted(LLMRequestLog.objects.values_list("user_id", flat=True)) == ["first", "last"]
+    assert alice_client.get("/api/logs/").status_code == 200
+
+
 @pytest.mark.parametrize("size", [1, 100])
 def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, django_assert_num_queries, price, size):
     post(ingest_secret, {"events": [event()]})  # the key's last_used_at is written now, not below
