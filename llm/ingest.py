@@ -8,6 +8,7 @@ ModelPrice when the sender gives none.
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 import zlib
@@ -233,7 +234,20 @@ class _Invalid(Exception):
     pass
 
 
+# JSON parsers pair \ud83d\ude00 escapes into one character, so a surrogate left in a str is a
+# lone one: UTF-8 cannot encode it, and the database driver would fail the whole batch on it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MESSAGE = "Must not contain lone surrogates (invalid Unicode)."
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True when the text holds a surrogate code point, which no database column can store."""
+    return _SURROGATE.search(text) is not None
+
+
 def _clean(text: str) -> str:
+    if has_lone_surrogate(text):
+        raise _Invalid(_SURROGATE_MESSAGE)
     # PostgreSQL text cannot hold NUL characters; they carry no meaning in LLM text.
     return text.replace("\x00", "") if "\x00" in text else text
 
@@ -298,7 +312,10 @@ def _cost(value) -> Decimal:
         raise _Invalid("Must be a number of US dollars.") from None
     if not cost.is_finite() or not 0 <= cost < 10**8:
         raise _Invalid("Must be between 0 and 100000000.")
-    return cost.quantize(Decimal(1).scaleb(-COST_PLACES))
+    cost = cost.quantize(Decimal(1).scaleb(-COST_PLACES))
+    if cost >= 10**8:  # 99999999.9999999 rounds up past numeric(14, 6)
+        raise _Invalid("Must be between 0 and 100000000.")
+    return cost
 
 
 def _temperature(value) -> float:
@@ -316,8 +333,12 @@ def _messages(value) -> str:
 def _metadata(value) -> dict:
     if not isinstance(value, dict):
         raise _Invalid("Must be a JSON object.")
-    if "\\u0000" in json.dumps(value):  # PostgreSQL jsonb refuses NUL characters
+    # One dump covers nested keys and values; NUL stays escaped, a lone surrogate does not.
+    dumped = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in dumped:  # PostgreSQL jsonb refuses NUL characters
         raise _Invalid("Must not contain NUL characters.")
+    if has_lone_surrogate(dumped):
+        raise _Invalid(_SURROGATE_MESSAGE)
     return value
 
 

@@ -212,6 +212,43 @@ def test_it_strips_nul_characters_that_postgresql_cannot_store(ingest_secret):
     assert body["rejected"][0]["fields"] == {"metadata": "Must not contain NUL characters."}
 
 
+def test_it_rejects_lone_surrogates_per_event_and_stores_the_rest(ingest_secret):
+    # json.dumps escapes them as \\ud800, which a JSON parser turns back into a lone surrogate.
+    response = post(ingest_secret, {"events": [
+        event(prompt_text="a\ud800b"),
+        event(status="error", error_message="\ud800"),
+        event(metadata={"a": "\ud800"}),
+        event(metadata={"nested": [{"\udc00": 1}]}),
+        event(prompt_text=None, messages=[{"role": "user", "content": "hi \udfff"}]),
+        event(user_id="\ud83d"),
+        event(user_id="ok", prompt_text="pair \ud83d\ude00 kept", metadata={"emoji": "\ud83d\ude00"}),
+    ]})
+
+    assert response.status_code == 200, response.content
+    message = "Must not contain lone surrogates (invalid Unicode)."
+    assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
+        (0, {"prompt_text": message}),
+        (1, {"error_message": message}),
+        (2, {"metadata": message}),
+        (3, {"metadata": message}),
+        (4, {"messages": message}),
+        (5, {"user_id": message}),
+    ]
+    row = LLMRequestLog.objects.get()
+    assert (row.user_id, row.prompt_text, row.metadata) == ("ok", "pair \U0001f600 kept", {"emoji": "\U0001f600"})
+
+
+@pytest.mark.parametrize("cost", ["99999999.9999999", 99999999.9999999, "1e8"])
+def test_it_rejects_a_cost_that_rounds_past_the_column_and_stores_the_rest(ingest_secret, cost):
+    response = post(ingest_secret, {"events": [event(cost_estimate=cost), event(cost_estimate="99999999.999999")]})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["rejected"] == [
+        {"index": 0, "request_id": None, "fields": {"cost_estimate": "Must be between 0 and 100000000."}}
+    ]
+    assert LLMRequestLog.objects.get().cost_estimate == Decimal("99999999.999999")
+
+
 def test_it_rejects_strings_longer_than_their_column(ingest_secret):
     body = post(ingest_secret, {"events": [event(model="m" * 201, user_id="u" * 256)]}).json()
 

@@ -251,6 +251,23 @@ def test_it_rejects_spans_with_times_outside_the_window_and_keeps_the_rest(inges
     assert list(LLMRequestLog.objects.values_list("span_id", "latency_ms")) == [("00000000000000f4", 1000.0)]
 
 
+def test_it_rejects_spans_carrying_lone_surrogates_and_keeps_the_rest(ingest_secret):
+    body = export(
+        span("00000000000000f1", {**CURRENT, "user.id": "u\ud800"}, name="bad user"),
+        span("00000000000000f2", {**CURRENT, "gen_ai.output.messages": "\udc00"}, name="bad output"),
+        span("00000000000000f3", CURRENT, name="bad status", status={"code": 2, "message": "boom \ud800"}),
+        span("00000000000000f4", CURRENT, name="bad name \ud800"),
+        span("00000000000000f5", {**CURRENT, "user.id": "pair \ud83d\ude00"}),
+    )
+    response = post_json(ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "4"
+    assert partial["errorMessage"].count("lone surrogate") == 4
+    assert list(LLMRequestLog.objects.values_list("span_id", "user_id")) == [("00000000000000f5", "pair \U0001f600")]
+
+
 def test_it_answers_in_protobuf_to_protobuf_also_gzipped_and_under_api(ingest_secret):
     from google.protobuf import json_format
 
