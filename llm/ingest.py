@@ -25,7 +25,7 @@ from rest_framework import exceptions, status
 
 from llm.capture import captured_text, render_messages
 from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
-from llm.pricing import PriceBook
+from llm.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, PriceBook
 from llm.storage import bulk_insert
 
 KEY_PREFIX = "llmo_"
@@ -410,9 +410,15 @@ def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
 
 
 def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> LLMRequestLog:
-    """The unsaved row of a validated event (cost left None when the event gave none)."""
+    """The unsaved row of a validated event (cost left None when the event gave none).
+
+    A cost given by the event is marked metadata["cost_source"] = "sender".
+    """
     prompt, completion = values.get("prompt_tokens", 0), values.get("completion_tokens", 0)
     metadata = dict(values.get("metadata") or {})
+    if values.get("cost_estimate") is not None:
+        # The sender knows its own price (another provider, a negotiated rate): recompute_costs keeps it.
+        metadata[COST_SOURCE_KEY] = COST_SOURCE_SENDER
     error_type, http_status = "", values.get("http_status")
     failed = values.get("status") == "error" or bool(values.get("error_type"))
     if failed:

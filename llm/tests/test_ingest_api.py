@@ -83,7 +83,7 @@ def test_it_stores_an_event_with_every_field(ingest_key):
     assert (row.latency_ms, row.time_to_first_token_ms) == (321.5, 80.0)
     assert (row.user_id, row.session_id, row.finish_reason) == ("u-42", "s-1", "stop")
     assert (row.temperature, row.max_tokens) == (0.2, 1024)
-    assert row.metadata == {"feature": "search"}
+    assert row.metadata == {"feature": "search", "cost_source": "sender"}
     assert row.cost_estimate == Decimal("0.012300")
     assert (row.prompt_text, row.response_text) == ("What is 2+2?", "4")
     assert row.status == "success" and row.error_type == ""
@@ -100,6 +100,7 @@ def test_it_prices_events_that_carry_no_cost(ingest_secret, price):
     # (600 × 1.00 + 400 × 0.50 + 500 × 2.00) / 1e6
     assert rows["priced"].cost_estimate == Decimal("0.001800")
     assert rows["unpriced"].cost_estimate is None
+    assert [row.metadata for row in rows.values()] == [{}, {}]  # no cost_source: ours, re-priced by recompute
 
 
 def test_it_stores_valid_events_and_rejects_invalid_ones_of_the_same_batch(ingest_secret):
