@@ -142,3 +142,9 @@ def test_it_reprices_sender_costs_when_asked(sender_priced, new_price, capsys):
         "Examined 2 calls; 2 costs changed; 1 unpriced.",
         "Cost difference: +0.250000 USD (before 0.750000, after 1.000000).",
     ]
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_it_rejects_a_date_that_leaves_the_calendar_in_utc(since):
+    with pytest.raises(CommandError, match=r"^--since is outside years 1-9999 once converted to UTC, got '"):
+        call_command("recompute_costs", "--since", since)

@@ -18,7 +18,13 @@ def parse_since(value: str) -> datetime:
         moment = None
     if moment is None:
         raise CommandError(f"--since must be an ISO 8601 date or datetime (e.g. 2026-01-31), got {value!r}")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    if timezone.is_naive(moment):
+        return timezone.make_aware(moment, UTC)
+    try:
+        # Converted here: the query would otherwise overflow with a traceback at year 0 or 10000.
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise CommandError(f"--since is outside years 1-9999 once converted to UTC, got {value!r}") from None
 
 
 class Command(BaseCommand):
