@@ -366,6 +366,8 @@ def notify(*, rule: AlertRule, event: str, reading: Reading, alert: AlertLog | N
     """
     link = dashboard_url(rule=rule, window_start=reading.window_start, window_end=reading.window_end)
     title = f"[{_EVENT_TITLE[event]}] {rule.name}: {describe(rule=rule, value=reading.value)}"
+    # One line whatever a name typed in the admin holds: a newline in a subject is refused by Django.
+    title = " ".join(title.split())
     errors, delivered = [], False
     recipients = recipients_for(rule)
     if rule.notify_email and not recipients:
@@ -439,6 +441,16 @@ def _webhook_payload(
     }
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers where it was configured: following a 3xx could land the POST on an internal host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_WEBHOOK_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post_webhook(*, url: str, payload: dict) -> str:
     """POST JSON with a timeout, retrying transient failures; returns '' on success, else the last error."""
     body = json.dumps(payload).encode()
@@ -451,7 +463,7 @@ def _post_webhook(*, url: str, payload: dict) -> str:
             headers={"Content-Type": "application/json", "User-Agent": "llm-observability-alerts"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
+            with _WEBHOOK_OPENER.open(request, timeout=WEBHOOK_TIMEOUT) as response:
                 response.read()
             return ""
         except urllib.error.HTTPError as exc:

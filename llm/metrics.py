@@ -15,6 +15,7 @@ from django.db.models import (
     Aggregate, Avg, CharField, Count, DateTimeField, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value,
 )
 from django.db.models.functions import Substr, Trunc
+from django.db.models.expressions import Col
 
 from llm.exceptions import InvalidParameter
 from llm.filters import MAX_BUCKETS, LogFilters, filter_logs
@@ -50,7 +51,8 @@ def _interpolate(low: float, high: float | None, position: float) -> float:
     return float(low) + (float(high) - float(low)) * weight
 
 
-def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]]) -> dict:
+def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]], *,
+                          use_index: str | None = None) -> dict:
     """For each (tag, filter, offset): the two latencies at ranks offset and offset+1, ascending.
 
     Each term is `ORDER BY latency_ms LIMIT 2 OFFSET k`: per model SQLite walks the
@@ -66,6 +68,10 @@ def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q
         for index, (tag, condition, offset) in enumerate(wanted[start:start + _SQLITE_COMPOUND_LIMIT]):
             inner = queryset.filter(condition).order_by("latency_ms").values_list("latency_ms")
             sql, inner_params = inner.query.sql_with_params()
+            if use_index:
+                table = connection.ops.quote_name(LLMRequestLog._meta.db_table)
+                hint = f"FROM {table} INDEXED BY {connection.ops.quote_name(use_index)}"
+                sql = sql.replace(f"FROM {table}", hint, 1)
             parts.append(f"SELECT {start + index} AS tag, latency_ms FROM ({sql} LIMIT 2 OFFSET {int(offset)})")
             params.extend(inner_params)
         with connection.cursor() as cursor:
@@ -117,8 +123,33 @@ def _postgresql_percentiles(base: QuerySet, names: tuple[str, ...], fractions: t
     return {_group_key(row, names): {f: row[f"p{i}"] for i, f in enumerate(fractions)} for row in rows}
 
 
+_MODEL_LATENCY_INDEX = "llm_log_model_latency_idx"
+
+
+def _columns_in(expression) -> Iterator[str]:
+    if isinstance(expression, Col):
+        yield expression.target.column
+        return
+    for child in getattr(expression, "get_source_expressions", list)():
+        if child is not None:
+            yield from _columns_in(child)
+
+
+def _filtered_columns(queryset: QuerySet) -> set[str]:
+    """The columns the queryset's WHERE clause reads."""
+    return set(_columns_in(queryset.query.where))
+
+
 def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...],
                         condition_for: Callable[[Hashable], Q] | None, counts: dict | None) -> dict:
+    index = None
+    if condition_for is None and names == ("model_name",) and _filtered_columns(base) <= {"model_name", "timestamp"}:
+        # Per model, walking the (model_name, latency_ms, timestamp) index to rank k reads no
+        # table rows and sorts nothing: 1M rows, P50/P95/P99 of 6 models over 30 days 0.28 s vs
+        # 5.8 s for the window query below, and no slower for 24 h (0.2 s vs 0.15 s). SQLite's
+        # planner prefers the (model_name, timestamp) index and then sorts (51 s), hence the
+        # INDEXED BY. Any other filter column would need a table read per index entry.
+        condition_for, index = (lambda key: Q(model_name=key)), _MODEL_LATENCY_INDEX
     if condition_for is None:
         return _sqlite_ranked_by_window(base, names, fractions)
     # Time buckets: many small slices of the timestamp index, each sorted on its own, beat one
@@ -127,7 +158,7 @@ def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple
         counts = {_group_key(row, names): row["n"] for row in base.values(*names).annotate(n=Count("*"))}
     counts = {key: n for key, n in counts.items() if n}
     wanted = [((key, f), condition_for(key), math.floor(f * (n - 1))) for key, n in counts.items() for f in fractions]
-    ranked = _sqlite_ranked_values(base, wanted) if wanted else {}
+    ranked = _sqlite_ranked_values(base, wanted, use_index=index) if wanted else {}
     result: dict[Hashable, dict[float, float | None]] = {}
     for key, n in counts.items():
         result[key] = {}
@@ -279,6 +310,17 @@ def _cost(value) -> Decimal:
     return Decimal(value or 0).quantize(_COST_QUANTUM)
 
 
+def _group_cost(row: dict) -> Decimal | None:
+    """A group's cost: the sum over its priced calls; null when it has calls but none priced.
+
+    An unpriced call has no cost rather than a cost of 0 (DESIGN.md), so a group made only of
+    such calls must not read "$0"; an empty (zero-filled) bucket did cost 0.
+    """
+    if row.get("calls") and not row.get("priced"):
+        return None
+    return _cost(row.get("total_cost"))
+
+
 _COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 _ERROR = Q(status=LLMRequestLog.Status.ERROR)
 
@@ -292,6 +334,7 @@ def _sums() -> dict:
         "completion_tokens": Sum("completion_tokens"),
         "total_tokens": Sum("total_tokens"),
         "total_cost": Sum("cost_estimate"),
+        "priced": Count("cost_estimate"),  # COUNT(column) skips the nulls: the unpriced calls
         "avg_latency_ms": Avg("latency_ms"),
     }
 
@@ -358,12 +401,11 @@ def overview(*, filters: LogFilters) -> dict:
     queryset = _logs(filters)
     row = queryset.aggregate(
         **_sums(),
-        priced=Count("cost_estimate"),
         first=Min("timestamp"),
         last=Max("timestamp"),
     )
     percentiles = latency_percentiles(queryset=queryset, count=row["calls"])
-    calls, errors, total_cost = row["calls"], row["errors"], _cost(row["total_cost"])
+    calls, errors, total_cost = row["calls"], row["errors"], _group_cost(row)
     start, end = _window(filters, row["first"], row["last"])
     return {
         "total_calls": calls,
@@ -378,7 +420,7 @@ def overview(*, filters: LogFilters) -> dict:
         "p95_latency_ms": _ms(percentiles[0.95]),
         "p99_latency_ms": _ms(percentiles[0.99]),
         "total_cost": total_cost,
-        "avg_cost_per_call": _cost(total_cost / row["priced"]) if row["priced"] else None,
+        "avg_cost_per_call": _cost(row["total_cost"] / row["priced"]) if row["priced"] else None,
         "unique_users": _unique_users(queryset)[None],
         "unpriced_calls": calls - row["priced"],
         "start_date": start,
@@ -400,7 +442,7 @@ def token_usage(*, filters: LogFilters) -> dict:
         .values("period")
         .annotate(calls=Count("*"), prompt_tokens=Sum("prompt_tokens"),
                   completion_tokens=Sum("completion_tokens"), total_tokens=Sum("total_tokens"),
-                  total_cost=Sum("cost_estimate"))
+                  total_cost=Sum("cost_estimate"), priced=Count("cost_estimate"))
     )
     found = {bucket_start(row["period"]): row for row in rows}
     results = []
@@ -412,7 +454,8 @@ def token_usage(*, filters: LogFilters) -> dict:
             "prompt_tokens": row.get("prompt_tokens") or 0,
             "completion_tokens": row.get("completion_tokens") or 0,
             "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _cost(row.get("total_cost")),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": row.get("calls", 0) - row.get("priced", 0),
         })
     return {"group_by": group_by, "results": results}
 
@@ -531,7 +574,8 @@ def model_usage(*, filters: LogFilters) -> dict:
             "prompt_tokens": row["prompt_tokens"] or 0,
             "completion_tokens": row["completion_tokens"] or 0,
             "total_tokens": row["total_tokens"] or 0,
-            "total_cost": _cost(row["total_cost"]),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": row["calls"] - row["priced"],
             "avg_latency_ms": _ms(row["avg_latency_ms"]),
             "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
             "error_rate": _rate(row["errors"], row["calls"]),
@@ -565,7 +609,8 @@ def daily_stats(*, filters: LogFilters) -> dict:
             "errors": errors_,
             "error_rate": _rate(errors_, calls),
             "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _cost(row.get("total_cost")),
+            "total_cost": _group_cost(row),
+            "unpriced_calls": calls - row.get("priced", 0),
             "avg_latency_ms": _ms(row.get("avg_latency_ms")),
             "p95_latency_ms": _ms(p95.get(day)),
             "unique_users": users.get(day, 0),

@@ -1,4 +1,6 @@
 """Alert rules (input and output) and triggered alerts (output only)."""
+import unicodedata
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from rest_framework import serializers
@@ -22,6 +24,11 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "webhook_url", "state", "last_value", "last_evaluated_at", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "state", "last_value", "last_evaluated_at", "created_at", "updated_at"]
+
+    def validate_name(self, value):
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            raise serializers.ValidationError("Must be one line, without control characters.")
+        return value.strip()
 
     def validate_webhook_url(self, value):
         value = value.strip()

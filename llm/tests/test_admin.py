@@ -100,6 +100,9 @@ def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client,
     secret = shown[0].rsplit(" ", 1)[-1]
     assert secret.startswith(key.prefix)
     assert ingest_key_find(secret=secret) == key
+    # Never in a cookie: messages are kept in the session.
+    assert all(secret not in morsel.value for morsel in response.cookies.values())
+    assert all(secret not in morsel.value for morsel in client.cookies.values())
     assert key.created_by == admin_user
     assert secret not in key.key_hash
     # The change page shows the prefix, never the secret.

@@ -616,3 +616,26 @@ def test_it_alerts_once_when_two_runs_overlap(frozen, add_calls, monkeypatch):
     assert sorted(r.action for r in results) == ["fired", "none"]
     assert AlertLog.objects.count() == 1
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_it_does_not_follow_a_webhook_redirect(frozen, add_calls, webhook_server, fast_webhooks):
+    rule = make_rule(webhook_url=webhook_server.url("/moved"), notify_email=False)
+    add_calls(20, errors=20)
+
+    check(rule)
+
+    assert AlertLog.objects.get().notification_error == "webhook: HTTP 302"
+    assert webhook_server.paths() == ["/moved"]  # neither retried nor followed to /ok
+
+
+@pytest.mark.django_db
+def test_it_sends_a_one_line_subject_for_a_name_with_a_newline(frozen, add_calls):
+    rule = make_rule(name="High\nerrors", email_recipients="oncall@example.com")
+    add_calls(20, errors=20)
+
+    check(rule)
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.startswith("[FIRING] High errors: ")
+    assert AlertLog.objects.get().notification_error == ""

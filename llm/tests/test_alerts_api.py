@@ -167,6 +167,7 @@ def test_it_ignores_read_only_fields_on_create(alice_client):
         ({"metric_type": "cpu"}, "metric_type", '"cpu" is not a valid choice.'),
         ({"comparison": "eq"}, "comparison", '"eq" is not a valid choice.'),
         ({"name": ""}, "name", "This field may not be blank."),
+        ({"name": "High\nlatency"}, "name", "Must be one line, without control characters."),
         ({"cooldown_minutes": -5}, "cooldown_minutes", "Ensure this value is greater than or equal to 0."),
     ],
 )

@@ -119,10 +119,12 @@ def test_it_zero_fills_token_usage_buckets(alice_client, calls):
     assert [r["period"] for r in body["results"]] == [f"2024-03-{d}T00:00:00Z" for d in range(10, 16)]
     by_day = {r["period"][:10]: r for r in body["results"]}
     assert by_day["2024-03-10"] == {"period": "2024-03-10T00:00:00Z", "calls": 0, "prompt_tokens": 0,
-                                    "completion_tokens": 0, "total_tokens": 0, "total_cost": 0}
+                                    "completion_tokens": 0, "total_tokens": 0, "total_cost": 0,
+                                    "unpriced_calls": 0}
     assert by_day["2024-03-11"]["calls"] == 3
     assert by_day["2024-03-11"]["prompt_tokens"] == 100 + 101 + 102
     assert by_day["2024-03-11"]["total_cost"] == 0.0035
+    assert by_day["2024-03-11"]["unpriced_calls"] == 1
     assert by_day["2024-03-14"]["total_tokens"] == (105 + 50) + (106 + 60)
 
 
@@ -184,6 +186,7 @@ def test_it_reports_model_usage(alice_client, calls):
     assert Decimal(str(a["total_cost"])) == Decimal("0.004610")
     assert a["p95_latency_ms"] == pytest.approx(_p([120.5, 340.0, 80.25, 610.0], 0.95), abs=0.01)
     assert results[1]["total_cost"] == 0.010001  # the unpriced m-b call adds nothing
+    assert (a["unpriced_calls"], results[1]["unpriced_calls"]) == (0, 1)
     assert a["total_tokens"] == sum(c.total_tokens for c in calls if c.model_name == "m-a")
 
 
@@ -194,7 +197,8 @@ def test_it_reports_daily_stats_with_empty_days(alice_client, calls):
     assert (first["calls"], first["errors"], first["error_rate"], first["unique_users"]) == (3, 1, 33.33, 2)
     assert first["p95_latency_ms"] == pytest.approx(_p([120.5, 340.0, 1000.0], 0.95), abs=0.01)
     assert empty == {"date": "2024-03-13", "calls": 0, "errors": 0, "error_rate": 0, "total_tokens": 0,
-                     "total_cost": 0, "avg_latency_ms": None, "p95_latency_ms": None, "unique_users": 0}
+                     "total_cost": 0, "unpriced_calls": 0, "avg_latency_ms": None, "p95_latency_ms": None,
+                     "unique_users": 0}
     assert (last["calls"], last["errors"], last["total_cost"]) == (2, 2, 0.000777)
 
 
@@ -243,3 +247,22 @@ def test_it_buckets_minutes_and_accepts_a_datetime_window(alice_client, make_log
                                                                "end_date": NOW.isoformat()})
     assert [(r["period"][11:16], r["calls"]) for r in response.json()["results"]] == [
         ("11:57", 1), ("11:58", 0), ("11:59", 1), ("12:00", 0)]
+
+
+def test_it_reports_no_cost_for_groups_made_only_of_unpriced_calls(alice_client, make_log):
+    when = datetime(2024, 5, 2, 10, tzinfo=UTC)
+    make_log(timestamp=when, model_name="unpriced-x", cost_estimate=None)
+    make_log(timestamp=when, model_name="unpriced-x", cost_estimate=None)
+    query = "?start_date=2024-05-01&end_date=2024-05-03"
+    usage = alice_client.get("/api/metrics/model-usage/" + query).json()["results"]
+    assert [(r["model"], r["calls"], r["total_cost"], r["unpriced_calls"]) for r in usage] == [
+        ("unpriced-x", 2, None, 2)
+    ]
+    days = alice_client.get("/api/metrics/daily-stats/" + query).json()["results"]
+    assert [(d["date"], d["total_cost"], d["unpriced_calls"]) for d in days] == [
+        ("2024-05-01", 0, 0), ("2024-05-02", None, 2), ("2024-05-03", 0, 0)
+    ]
+    buckets = alice_client.get("/api/metrics/token-usage/" + query).json()["results"]
+    assert [b["total_cost"] for b in buckets] == [0, None, 0]
+    overview = alice_client.get("/api/metrics/overview/" + query).json()
+    assert (overview["total_cost"], overview["avg_cost_per_call"], overview["unpriced_calls"]) == (None, None, 2)

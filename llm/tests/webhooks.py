@@ -26,12 +26,14 @@ class _Receiver(BaseHTTPRequestHandler):
         self.server.received.append(
             {"path": self.path, "content_type": self.headers.get("Content-Type"), "json": json.loads(body)}
         )
-        status = {"/ok": 200, "/fail": 500, "/reject": 400}.get(self.path, 200)
+        status = {"/ok": 200, "/fail": 500, "/reject": 400, "/moved": 302}.get(self.path, 200)
         if self.path == "/slow":
             time.sleep(2)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
+            if status == 302:
+                self.send_header("Location", "/ok")
             self.end_headers()
             self.wfile.write(b"ok" if status == 200 else b"nope")
         except (BrokenPipeError, ConnectionResetError):
