@@ -8,6 +8,7 @@ ModelPrice when the sender gives none.
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 import zlib
@@ -24,7 +25,7 @@ from rest_framework import exceptions, status
 
 from llm.capture import captured_text, render_messages
 from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
-from llm.pricing import PriceBook
+from llm.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, PriceBook
 from llm.storage import bulk_insert
 
 KEY_PREFIX = "llmo_"
@@ -38,6 +39,17 @@ MAX_INT = 2**31 - 1  # PostgreSQL integer columns
 # Plain strings: an enum member lookup per row shows in the profile of a 1,000-event batch.
 _SUCCESS, _ERROR, _INGEST = str(LLMRequestLog.Status.SUCCESS), str(LLMRequestLog.Status.ERROR), str(Source.INGEST)
 MAX_ERROR_MESSAGE_CHARS = 10_000
+# Calls outside this window are mistakes (a zeroed clock, a year-1 placeholder); year 1 in a
+# positive offset is stored as a BC date on PostgreSQL, which no later read can turn back into
+# a datetime, so they are refused at the door.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+MAX_FUTURE = timedelta(days=1)
+TIMESTAMP_WINDOW = "between 2000-01-01 and one day from now (UTC)"
+
+
+def timestamp_window(*, now: datetime) -> tuple[datetime, datetime]:
+    """(earliest, latest) call time accepted from senders when the time is `now`."""
+    return EARLIEST_TIMESTAMP, now + MAX_FUTURE
 
 
 # --- Keys -------------------------------------------------------------------------------
@@ -222,7 +234,20 @@ class _Invalid(Exception):
     pass
 
 
+# JSON parsers pair \ud83d\ude00 escapes into one character, so a surrogate left in a str is a
+# lone one: UTF-8 cannot encode it, and the database driver would fail the whole batch on it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MESSAGE = "Must not contain lone surrogates (invalid Unicode)."
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True when the text holds a surrogate code point, which no database column can store."""
+    return _SURROGATE.search(text) is not None
+
+
 def _clean(text: str) -> str:
+    if has_lone_surrogate(text):
+        raise _Invalid(_SURROGATE_MESSAGE)
     # PostgreSQL text cannot hold NUL characters; they carry no meaning in LLM text.
     return text.replace("\x00", "") if "\x00" in text else text
 
@@ -267,7 +292,15 @@ def _timestamp(value) -> datetime:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else _raise("")
     except (ValueError, _Invalid):
         raise _Invalid("Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+    earliest, latest = timestamp_window(now=timezone.now())
+    try:
+        # In UTC now, so a time at the edge of year 1 or 9999 fails here and not in the database.
+        moment = moment.astimezone(dt_timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise _Invalid(f"Must be {TIMESTAMP_WINDOW}.") from None
+    if not earliest <= moment <= latest:
+        raise _Invalid(f"Must be {TIMESTAMP_WINDOW}.")
+    return moment
 
 
 def _cost(value) -> Decimal:
@@ -279,7 +312,10 @@ def _cost(value) -> Decimal:
         raise _Invalid("Must be a number of US dollars.") from None
     if not cost.is_finite() or not 0 <= cost < 10**8:
         raise _Invalid("Must be between 0 and 100000000.")
-    return cost.quantize(Decimal(1).scaleb(-COST_PLACES))
+    cost = cost.quantize(Decimal(1).scaleb(-COST_PLACES))
+    if cost >= 10**8:  # 99999999.9999999 rounds up past numeric(14, 6)
+        raise _Invalid("Must be between 0 and 100000000.")
+    return cost
 
 
 def _temperature(value) -> float:
@@ -297,8 +333,12 @@ def _messages(value) -> str:
 def _metadata(value) -> dict:
     if not isinstance(value, dict):
         raise _Invalid("Must be a JSON object.")
-    if "\\u0000" in json.dumps(value):  # PostgreSQL jsonb refuses NUL characters
+    # One dump covers nested keys and values; NUL stays escaped, a lone surrogate does not.
+    dumped = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in dumped:  # PostgreSQL jsonb refuses NUL characters
         raise _Invalid("Must not contain NUL characters.")
+    if has_lone_surrogate(dumped):
+        raise _Invalid(_SURROGATE_MESSAGE)
     return value
 
 
@@ -370,9 +410,15 @@ def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
 
 
 def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> LLMRequestLog:
-    """The unsaved row of a validated event (cost left None when the event gave none)."""
+    """The unsaved row of a validated event (cost left None when the event gave none).
+
+    A cost given by the event is marked metadata["cost_source"] = "sender".
+    """
     prompt, completion = values.get("prompt_tokens", 0), values.get("completion_tokens", 0)
     metadata = dict(values.get("metadata") or {})
+    if values.get("cost_estimate") is not None:
+        # The sender knows its own price (another provider, a negotiated rate): recompute_costs keeps it.
+        metadata[COST_SOURCE_KEY] = COST_SOURCE_SENDER
     error_type, http_status = "", values.get("http_status")
     failed = values.get("status") == "error" or bool(values.get("error_type"))
     if failed:

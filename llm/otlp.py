@@ -24,7 +24,19 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from rest_framework import exceptions
 
 from llm.capture import captured_text, render_messages
-from llm.ingest import MAX_ERROR_MESSAGE_CHARS, MAX_INT, error_type_for_status, error_type_from, parse_json, price_rows
+from django.utils import timezone
+
+from llm.ingest import (
+    MAX_ERROR_MESSAGE_CHARS,
+    MAX_INT,
+    TIMESTAMP_WINDOW,
+    error_type_for_status,
+    error_type_from,
+    has_lone_surrogate,
+    parse_json,
+    price_rows,
+    timestamp_window,
+)
 from llm.models import IngestKey, LLMRequestLog, Source
 from llm.storage import bulk_insert
 
@@ -41,24 +53,29 @@ class _Rejected(Exception):
 
 # --- Wire formats -------------------------------------------------------------------------
 
-def decode_request(*, body: bytes, media_type: str) -> ExportTraceServiceRequest:
-    """Decode an OTLP/HTTP trace export (protobuf, or OTLP/JSON with hex ids); ParseError (400) when undecodable."""
+def decode_request(*, body: bytes, media_type: str) -> tuple[ExportTraceServiceRequest, list[str]]:
+    """Decode an OTLP/HTTP trace export (protobuf, or OTLP/JSON with hex ids); ParseError (400) when undecodable.
+
+    Also returns the errors of OTLP/JSON spans dropped while decoding (one each): a span holding a lone
+    surrogate, which protobuf strings cannot hold, is refused alone instead of failing the whole export.
+    """
     message = ExportTraceServiceRequest()
     if media_type == PROTOBUF:
         try:
             message.ParseFromString(body)
         except DecodeError as exc:
             raise exceptions.ParseError(f"Body is not an OTLP protobuf trace export: {exc}") from None
-        return message
+        return message, []
     payload = parse_json(body)
     if not isinstance(payload, dict):
         raise exceptions.ParseError("OTLP/JSON body must be an object with resourceSpans.")
     _hex_ids_to_base64(payload)
+    dropped = _drop_spans_with_surrogates(payload)
     try:
         json_format.ParseDict(payload, message, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError) as exc:
         raise exceptions.ParseError(f"Body is not an OTLP/JSON trace export: {exc}") from None
-    return message
+    return message, dropped
 
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
@@ -81,6 +98,21 @@ def _hex_ids_to_base64(payload: dict) -> None:
                 convert(span)
                 for link in _items(span, "links"):
                     convert(link)
+
+
+def _drop_spans_with_surrogates(payload: dict) -> list[str]:
+    errors = []
+    for resource_spans in _items(payload, "resourceSpans", "resource_spans"):
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
+            spans, kept = _items(scope_spans, "spans"), []
+            for span in spans:
+                if has_lone_surrogate(json.dumps(span, ensure_ascii=False)):
+                    errors.append(f"span {span.get('name')!r}: holds a lone surrogate (invalid Unicode)")
+                else:
+                    kept.append(span)
+            if len(kept) < len(spans):
+                scope_spans["spans"] = kept
+    return errors
 
 
 def _items(obj, *keys) -> list:
@@ -186,6 +218,7 @@ def span_row(
         raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
     if not span.start_time_unix_nano:
         raise _Rejected("no start time")
+    _check_times(span)
     prompt = _tokens(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
     completion = _tokens(
         attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"
@@ -243,6 +276,19 @@ def span_row(
         response_text=captured_text(_output_text(attrs)),
         **_error_fields(span, attrs),
     )
+
+
+def _nanoseconds(moment: datetime) -> int:
+    return int(moment.timestamp()) * 10**9
+
+
+def _check_times(span) -> None:
+    # Compared as integers: a fixed64 up to year 2554 never has to become a datetime to be refused.
+    earliest, latest = (_nanoseconds(moment) for moment in timestamp_window(now=timezone.now()))
+    if not earliest <= span.start_time_unix_nano <= latest:
+        raise _Rejected(f"start time must be {TIMESTAMP_WINDOW}")
+    if span.end_time_unix_nano and not earliest <= span.end_time_unix_nano <= latest:
+        raise _Rejected(f"end time must be {TIMESTAMP_WINDOW}")
 
 
 def _error_fields(span, attrs: dict) -> dict:
@@ -367,9 +413,14 @@ class SpanReport:
         return "; ".join(self.errors[:_MAX_REPORTED_ERRORS])
 
 
-def ingest_spans(*, export: ExportTraceServiceRequest, ingest_key: IngestKey | None) -> SpanReport:
-    """Store the LLM spans of an export; counts stored, duplicate (already stored), skipped and rejected spans."""
-    report, rows = SpanReport(), []
+def ingest_spans(
+    *, export: ExportTraceServiceRequest, ingest_key: IngestKey | None, rejected: list[str] = ()
+) -> SpanReport:
+    """Store the LLM spans of an export; counts stored, duplicate (already stored), skipped and rejected spans.
+
+    `rejected`: errors of spans refused before this call (by decode_request), counted and reported first.
+    """
+    report, rows = SpanReport(rejected=len(rejected), errors=list(rejected)), []
     for resource_spans in export.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:

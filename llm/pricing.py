@@ -11,6 +11,10 @@ from decimal import Decimal
 
 from llm.models import ModelPrice
 
+# metadata[COST_SOURCE_KEY] == COST_SOURCE_SENDER: the cost came with an ingested event, not from ModelPrice.
+COST_SOURCE_KEY = "cost_source"
+COST_SOURCE_SENDER = "sender"
+
 
 class PriceBook:
     """All prices loaded once: for pricing many calls (batches, sample data, recompute) without a query each."""
@@ -85,6 +89,7 @@ class RecomputeResult:
     unpriced: int  # calls examined that still have no price
     cost_before: Decimal  # total of the changed calls before (unpriced counted as 0)
     cost_after: Decimal  # and after
+    sender_kept: int = 0  # calls left alone because their sender gave the cost
 
     @property
     def difference(self) -> Decimal:
@@ -92,12 +97,18 @@ class RecomputeResult:
 
 
 def recompute_costs(
-    *, model_name: str | None = None, since: datetime | None = None, dry_run: bool = False, batch_size: int = 2000
+    *,
+    model_name: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+    include_sender_costs: bool = False,
+    batch_size: int = 2000,
 ) -> RecomputeResult:
     """Re-price stored calls from the current ModelPrice table (after a price was added or corrected).
 
     Only the cost column is rewritten, in batches walked by primary key (no texts are read). Calls whose
-    usage is unknown (abandoned or broken streams) keep their null cost. `dry_run` writes nothing.
+    usage is unknown (abandoned or broken streams) keep their null cost; calls whose sender gave the cost
+    (metadata cost_source "sender") keep it unless `include_sender_costs`. `dry_run` writes nothing.
     """
     from llm.models import LLMRequestLog
 
@@ -108,8 +119,8 @@ def recompute_costs(
     if since is not None:
         queryset = queryset.filter(timestamp__gte=since)
     columns = ("pk", "provider", "model_name", "timestamp", "prompt_tokens", "completion_tokens",
-               "cached_prompt_tokens", "cost_estimate", "metadata__usage_unknown")
-    examined = changed = unpriced = 0
+               "cached_prompt_tokens", "cost_estimate", "metadata__usage_unknown", f"metadata__{COST_SOURCE_KEY}")
+    examined = changed = unpriced = sender_kept = 0
     before = after = Decimal(0)
     last_pk = 0
     while True:
@@ -118,8 +129,11 @@ def recompute_costs(
             break
         last_pk = batch[-1][0]
         updates = []
-        for pk, provider, model, at, prompt, completion, cached, old, usage_unknown in batch:
+        for pk, provider, model, at, prompt, completion, cached, old, usage_unknown, cost_source in batch:
             if usage_unknown:
+                continue
+            if cost_source == COST_SOURCE_SENDER and not include_sender_costs:
+                sender_kept += 1
                 continue
             examined += 1
             new = book.cost(provider=provider, model_name=model, at=at, prompt_tokens=prompt,
@@ -132,4 +146,5 @@ def recompute_costs(
                 updates.append(LLMRequestLog(pk=pk, cost_estimate=new))
         if updates and not dry_run:
             LLMRequestLog.objects.bulk_update(updates, ["cost_estimate"], batch_size=500)
-    return RecomputeResult(examined=examined, changed=changed, unpriced=unpriced, cost_before=before, cost_after=after)
+    return RecomputeResult(examined=examined, changed=changed, unpriced=unpriced, cost_before=before,
+                           cost_after=after, sender_kept=sender_kept)

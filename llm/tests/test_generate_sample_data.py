@@ -96,7 +96,9 @@ def check_realistic_distributions():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--count", "-1"], "--count must be 0 or more"),
+        (["--count", "-1"], "--count must be between 0 and 10000000"),
+        (["--count", "10000001"], "--count must be between 0 and 10000000"),
+        (["--count", "99999999999999999999"], "--count must be between 0 and 10000000"),
         (["--days", "0"], "--days must be between 1 and 3650"),
         (["--text-chars", "5"], "--text-chars must be between 40 and 100000"),
     ],

@@ -83,7 +83,7 @@ def test_it_stores_an_event_with_every_field(ingest_key):
     assert (row.latency_ms, row.time_to_first_token_ms) == (321.5, 80.0)
     assert (row.user_id, row.session_id, row.finish_reason) == ("u-42", "s-1", "stop")
     assert (row.temperature, row.max_tokens) == (0.2, 1024)
-    assert row.metadata == {"feature": "search"}
+    assert row.metadata == {"feature": "search", "cost_source": "sender"}
     assert row.cost_estimate == Decimal("0.012300")
     assert (row.prompt_text, row.response_text) == ("What is 2+2?", "4")
     assert row.status == "success" and row.error_type == ""
@@ -100,6 +100,7 @@ def test_it_prices_events_that_carry_no_cost(ingest_secret, price):
     # (600 × 1.00 + 400 × 0.50 + 500 × 2.00) / 1e6
     assert rows["priced"].cost_estimate == Decimal("0.001800")
     assert rows["unpriced"].cost_estimate is None
+    assert [row.metadata for row in rows.values()] == [{}, {}]  # no cost_source: ours, re-priced by recompute
 
 
 def test_it_stores_valid_events_and_rejects_invalid_ones_of_the_same_batch(ingest_secret):
@@ -212,6 +213,43 @@ def test_it_strips_nul_characters_that_postgresql_cannot_store(ingest_secret):
     assert body["rejected"][0]["fields"] == {"metadata": "Must not contain NUL characters."}
 
 
+def test_it_rejects_lone_surrogates_per_event_and_stores_the_rest(ingest_secret):
+    # json.dumps escapes them as \\ud800, which a JSON parser turns back into a lone surrogate.
+    response = post(ingest_secret, {"events": [
+        event(prompt_text="a\ud800b"),
+        event(status="error", error_message="\ud800"),
+        event(metadata={"a": "\ud800"}),
+        event(metadata={"nested": [{"\udc00": 1}]}),
+        event(prompt_text=None, messages=[{"role": "user", "content": "hi \udfff"}]),
+        event(user_id="\ud83d"),
+        event(user_id="ok", prompt_text="pair \ud83d\ude00 kept", metadata={"emoji": "\ud83d\ude00"}),
+    ]})
+
+    assert response.status_code == 200, response.content
+    message = "Must not contain lone surrogates (invalid Unicode)."
+    assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
+        (0, {"prompt_text": message}),
+        (1, {"error_message": message}),
+        (2, {"metadata": message}),
+        (3, {"metadata": message}),
+        (4, {"messages": message}),
+        (5, {"user_id": message}),
+    ]
+    row = LLMRequestLog.objects.get()
+    assert (row.user_id, row.prompt_text, row.metadata) == ("ok", "pair \U0001f600 kept", {"emoji": "\U0001f600"})
+
+
+@pytest.mark.parametrize("cost", ["99999999.9999999", 99999999.9999999, "1e8"])
+def test_it_rejects_a_cost_that_rounds_past_the_column_and_stores_the_rest(ingest_secret, cost):
+    response = post(ingest_secret, {"events": [event(cost_estimate=cost), event(cost_estimate="99999999.999999")]})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["rejected"] == [
+        {"index": 0, "request_id": None, "fields": {"cost_estimate": "Must be between 0 and 100000000."}}
+    ]
+    assert LLMRequestLog.objects.get().cost_estimate == Decimal("99999999.999999")
+
+
 def test_it_rejects_strings_longer_than_their_column(ingest_secret):
     body = post(ingest_secret, {"events": [event(model="m" * 201, user_id="u" * 256)]}).json()
 
@@ -227,6 +265,26 @@ def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_ut
         "now": datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc),
         "naive": datetime(2026, 2, 1, 8, tzinfo=timezone.utc),
     }
+
+
+@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc), tick=False)
+def test_it_rejects_timestamps_outside_the_window_and_keeps_the_rest_of_the_batch(ingest_secret, alice_client):
+    response = post(ingest_secret, {"events": [
+        event(user_id="bc", timestamp="0001-01-01T00:00:00+05:00"),  # BC on PostgreSQL once in UTC
+        event(user_id="max", timestamp="9999-12-31T23:59:59-05:00"),  # past year 9999 in UTC
+        event(user_id="old", timestamp="1999-12-31T23:59:59Z"),
+        event(user_id="future", timestamp="2026-03-02T09:30:01Z"),
+        event(user_id="first", timestamp="2000-01-01T00:00:00Z"),
+        event(user_id="last", timestamp="2026-03-02T10:30:00+01:00"),
+    ]})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["summary"] == {"accepted": 2, "duplicates": 0, "rejected": 4}
+    message = "Must be between 2000-01-01 and one day from now (UTC)."
+    assert [(r["index"], r["fields"]) for r in body["rejected"]] == [(i, {"timestamp": message}) for i in range(4)]
+    assert sorted(LLMRequestLog.objects.values_list("user_id", flat=True)) == ["first", "last"]
+    assert alice_client.get("/api/logs/").status_code == 200
 
 
 @pytest.mark.parametrize("size", [1, 100])

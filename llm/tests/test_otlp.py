@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import override_settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -227,6 +228,44 @@ def test_it_reports_rejected_spans_as_partial_success_and_keeps_the_rest(ingest_
         "span 'zero id': trace_id must be 16 bytes and span_id 8 bytes, not zero",
     }}
     assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["00000000000000f3"]
+
+
+@time_machine.travel(datetime(2026, 1, 1, tzinfo=timezone.utc), tick=False)
+def test_it_rejects_spans_with_times_outside_the_window_and_keeps_the_rest(ingest_secret):
+    def timed(span_id, start, end):
+        return {**span(span_id, CURRENT), "startTimeUnixNano": str(start), "endTimeUnixNano": str(end)}
+
+    far = 2**64 - 1  # the largest fixed64: year 2554
+    body = export(
+        timed("00000000000000f1", 1, 2),  # 1970
+        timed("00000000000000f2", far - 1, far),
+        timed("00000000000000f3", START, far),
+        timed("00000000000000f4", START, START + 10**9),
+    )
+    response = post_json(ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "3"
+    message = response.json()["partialSuccess"]["errorMessage"]
+    assert message.count("time must be between 2000-01-01 and one day from now (UTC)") == 3
+    assert list(LLMRequestLog.objects.values_list("span_id", "latency_ms")) == [("00000000000000f4", 1000.0)]
+
+
+def test_it_rejects_spans_carrying_lone_surrogates_and_keeps_the_rest(ingest_secret):
+    body = export(
+        span("00000000000000f1", {**CURRENT, "user.id": "u\ud800"}, name="bad user"),
+        span("00000000000000f2", {**CURRENT, "gen_ai.output.messages": "\udc00"}, name="bad output"),
+        span("00000000000000f3", CURRENT, name="bad status", status={"code": 2, "message": "boom \ud800"}),
+        span("00000000000000f4", CURRENT, name="bad name \ud800"),
+        span("00000000000000f5", {**CURRENT, "user.id": "pair \ud83d\ude00"}),
+    )
+    response = post_json(ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "4"
+    assert partial["errorMessage"].count("lone surrogate") == 4
+    assert list(LLMRequestLog.objects.values_list("span_id", "user_id")) == [("00000000000000f5", "pair \U0001f600")]
 
 
 def test_it_answers_in_protobuf_to_protobuf_also_gzipped_and_under_api(ingest_secret):

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from llm.ingest import ingest_events
 from llm.models import LLMRequestLog, ModelPrice
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +107,44 @@ def test_it_is_idempotent(calls, new_price, capsys):
 def test_it_rejects_a_bad_date():
     with pytest.raises(CommandError, match="--since must be an ISO 8601 date or datetime"):
         call_command("recompute_costs", "--since", "last tuesday")
+
+
+@pytest.fixture
+def sender_priced():
+    """Calls sent with their own cost: one of a model we have no price for, one of MODEL."""
+    events = [
+        {"model": "gpt-4o", "provider": "openai", "prompt_tokens": 10, "cost_estimate": 0.5,
+         "timestamp": "2026-03-01T12:00:00Z"},
+        {"model": MODEL, "provider": "groq", "prompt_tokens": 1_000_000, "cost_estimate": "0.25",
+         "timestamp": "2026-03-01T12:00:00Z"},
+    ]
+    report = ingest_events(events=events, ingest_key=None)
+    assert len(report.accepted) == 2
+    return list(LLMRequestLog.objects.order_by("model_name"))
+
+
+def test_it_keeps_the_cost_a_sender_gave(sender_priced, new_price, capsys):
+    out = run(capsys=capsys)
+
+    assert costs(sender_priced) == [Decimal("0.250000"), Decimal("0.500000")]
+    assert out == [
+        "Examined 0 calls; 0 costs changed; 0 unpriced.",
+        "Cost difference: +0.000000 USD (before 0.000000, after 0.000000).",
+        "Kept the cost their sender gave on 2 calls (--include-sender-costs re-prices them).",
+    ]
+
+
+def test_it_reprices_sender_costs_when_asked(sender_priced, new_price, capsys):
+    out = run("--include-sender-costs", capsys=capsys)
+
+    assert costs(sender_priced) == [Decimal("1.000000"), None]
+    assert out == [
+        "Examined 2 calls; 2 costs changed; 1 unpriced.",
+        "Cost difference: +0.250000 USD (before 0.750000, after 1.000000).",
+    ]
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_it_rejects_a_date_that_leaves_the_calendar_in_utc(since):
+    with pytest.raises(CommandError, match=r"^--since is outside years 1-9999 once converted to UTC, got '"):
+        call_command("recompute_costs", "--since", since)

@@ -25,8 +25,8 @@ class OtlpTracesView(APIView):
             raise exceptions.UnsupportedMediaType(
                 request.content_type, f"Send OTLP traces as {PROTOBUF} or {JSON}."
             )
-        export = decode_request(body=request_body(request), media_type=kind)
-        report = ingest_spans(export=export, ingest_key=request.auth)
+        export, rejected = decode_request(body=request_body(request), media_type=kind)
+        report = ingest_spans(export=export, ingest_key=request.auth, rejected=rejected)
         response = HttpResponse(
             encode_response(rejected=report.rejected, message=report.error_message, media_type=kind),
             content_type=kind,

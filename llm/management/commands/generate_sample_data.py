@@ -9,13 +9,15 @@ from llm.sampledata import generate_calls
 from llm.storage import bulk_insert, delete_logs, iter_chunks
 
 BATCH = 5000
+# Ten times the largest benchmark dataset; a typo'd count would otherwise insert until the disk is full.
+MAX_COUNT = 10_000_000
 
 
 class Command(BaseCommand):
     help = "Insert realistic sample LLM calls (source='sample'); --clear removes only sample rows."
 
     def add_arguments(self, parser):
-        parser.add_argument("--count", type=int, default=500, help="number of calls to create (default 500)")
+        parser.add_argument("--count", type=int, default=500, help=f"number of calls to create, at most {MAX_COUNT} (default 500)")
         parser.add_argument("--days", type=int, default=30, help="spread over the last D days (default 30)")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for identical data each run")
         parser.add_argument("--clear", action="store_true", help="delete existing sample rows first")
@@ -26,8 +28,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, count, days, seed, clear, text_chars, if_empty, **options):
-        if count < 0:
-            raise CommandError("--count must be 0 or more")
+        if not 0 <= count <= MAX_COUNT:
+            raise CommandError(f"--count must be between 0 and {MAX_COUNT}")
         if not 1 <= days <= 3650:
             raise CommandError("--days must be between 1 and 3650")
         if not 40 <= text_chars <= 100_000:

@@ -18,7 +18,13 @@ def parse_since(value: str) -> datetime:
         moment = None
     if moment is None:
         raise CommandError(f"--since must be an ISO 8601 date or datetime (e.g. 2026-01-31), got {value!r}")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    if timezone.is_naive(moment):
+        return timezone.make_aware(moment, UTC)
+    try:
+        # Converted here: the query would otherwise overflow with a traceback at year 0 or 10000.
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise CommandError(f"--since is outside years 1-9999 once converted to UTC, got {value!r}") from None
 
 
 class Command(BaseCommand):
@@ -28,9 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="only calls of this model")
         parser.add_argument("--since", help="only calls from this ISO date or datetime on (UTC when naive)")
         parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+        parser.add_argument(
+            "--include-sender-costs", action="store_true",
+            help="also re-price calls whose cost was sent with them to /api/ingest/ (kept by default)",
+        )
 
-    def handle(self, *args, model, since, dry_run, **options):
-        result = recompute_costs(model_name=model, since=parse_since(since) if since else None, dry_run=dry_run)
+    def handle(self, *args, model, since, dry_run, include_sender_costs, **options):
+        result = recompute_costs(
+            model_name=model, since=parse_since(since) if since else None, dry_run=dry_run,
+            include_sender_costs=include_sender_costs,
+        )
         verb = "would change" if dry_run else "changed"
         self.stdout.write(
             f"Examined {result.examined} calls; {result.changed} costs {verb}; {result.unpriced} unpriced."
@@ -39,5 +52,9 @@ class Command(BaseCommand):
             f"Cost difference: {result.difference:+.6f} USD "
             f"(before {result.cost_before:.6f}, after {result.cost_after:.6f})."
         )
+        if result.sender_kept:
+            self.stdout.write(
+                f"Kept the cost their sender gave on {result.sender_kept} calls (--include-sender-costs re-prices them)."
+            )
         if dry_run:
             self.stdout.write("Dry run: nothing written.")
