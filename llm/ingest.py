@@ -25,7 +25,7 @@ from rest_framework import exceptions, status
 
 from llm.capture import captured_text, render_messages
 from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
-from llm.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, PriceBook
+from llm.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, fill_missing_costs
 from llm.storage import bulk_insert
 
 KEY_PREFIX = "llmo_"
@@ -460,19 +460,7 @@ def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> L
 
 def price_rows(rows: list[LLMRequestLog]) -> None:
     """Fill cost_estimate of the rows that have none from ModelPrice (one query for all rows)."""
-    unpriced = [row for row in rows if row.cost_estimate is None]
-    if not unpriced:
-        return
-    book = PriceBook()
-    for row in unpriced:
-        row.cost_estimate = book.cost(
-            provider=row.provider,
-            model_name=row.model_name,
-            at=row.timestamp,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cached_prompt_tokens=row.cached_prompt_tokens,
-        )
+    fill_missing_costs(rows)
 
 
 @dataclass

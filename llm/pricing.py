@@ -53,6 +53,27 @@ class PriceBook:
         )
 
 
+def fill_missing_costs(rows: list) -> None:
+    """Set cost_estimate on unsaved rows that have none, from the prices of their time (one query).
+
+    Rows whose usage is unknown (metadata usage_unknown, e.g. an abandoned stream) stay unpriced:
+    their zero tokens would price as a made-up $0.
+    """
+    pending = [r for r in rows if r.cost_estimate is None and not (r.metadata or {}).get("usage_unknown")]
+    if not pending:
+        return
+    book = PriceBook()
+    for row in pending:
+        row.cost_estimate = book.cost(
+            provider=row.provider,
+            model_name=row.model_name,
+            at=row.timestamp,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cached_prompt_tokens=row.cached_prompt_tokens,
+        )
+
+
 def price_at(*, provider: str, model_name: str, at: datetime) -> ModelPrice | None:
     """The single price row in effect for one call (one query)."""
     return (

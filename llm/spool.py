@@ -29,7 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from llm.models import LLMRequestLog
-from llm.pricing import PriceBook
+from llm.pricing import fill_missing_costs
 from llm.storage import bulk_insert
 
 try:
@@ -213,23 +213,6 @@ def _parse(lines: list[str]) -> tuple[list[tuple[str, LLMRequestLog]], list[str]
     return parsed, bad
 
 
-def _price_missing_costs(rows: list[LLMRequestLog]) -> None:
-    """Rows spooled while the database was down could not look their price up; do it now."""
-    pending = [r for r in rows if r.cost_estimate is None and not (r.metadata or {}).get("usage_unknown")]
-    if not pending:
-        return
-    book = PriceBook()
-    for row in pending:
-        row.cost_estimate = book.cost(
-            provider=row.provider,
-            model_name=row.model_name,
-            at=row.timestamp,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cached_prompt_tokens=row.cached_prompt_tokens,
-        )
-
-
 def _write_lines(lines: list[str], *, using: str | None = None) -> tuple[int, int, list[str]]:
     """(inserted, already stored, lines that could not be written, in their original order)."""
     inserted, duplicates, failed = _insert_lines(lines, using=using)
@@ -243,7 +226,8 @@ def _insert_lines(lines: list[str], *, using: str | None = None) -> tuple[int, i
         return 0, 0, failed
     rows = [row for _, row in parsed]
     try:
-        _price_missing_costs(rows)
+        # Rows spooled while the database was down could not look their price up; do it now.
+        fill_missing_costs(rows)
         inserted = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True, using=using)
         return inserted, len(rows) - inserted, failed
     except Exception:  # noqa: BLE001 - find which records fail, one at a time
