@@ -120,8 +120,8 @@ def _sql(connection, statements, params):
 
 def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=None):
     """SQLite has no percentile function. The reference is the fastest exact method we found:
-    for the whole window or per model, one row_number() window query keeping the ranks around
-    each percentile; per day, the row count per day then one UNION ALL of `ORDER BY latency_ms
+    for the whole window, one row_number() window query keeping the ranks around each percentile;
+    per model, `LIMIT 2 OFFSET k` terms walking the (model_name, latency_ms, timestamp) index; per day, the row count per day then one UNION ALL of `ORDER BY latency_ms
     LIMIT 2 OFFSET k` terms, each over that day's slice of the timestamp index."""
 
     def window(cursor, params):
@@ -131,6 +131,20 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
             f"SELECT * FROM (SELECT latency_ms, row_number() OVER ({partition} ORDER BY latency_ms) AS rn, "
             f"count(*) OVER ({partition}) AS n FROM {T} WHERE {W}) WHERE rn IN ({ranks})", params)
         cursor.fetchall()
+
+    def model_walk(cursor, params):
+        # Per model the (model_name, latency_ms, timestamp) index is already in latency order.
+        cursor.execute(f"SELECT model_name, count(*) FROM {T} WHERE {W} GROUP BY 1", params)
+        terms, values = [], dict(params)
+        for i, (model, n) in enumerate(cursor.fetchall()):
+            values[f"m{i}"] = model
+            for fraction in fractions:
+                terms.append(f"SELECT * FROM (SELECT {i}, latency_ms FROM {T} INDEXED BY llm_log_model_latency_idx "
+                             f"WHERE model_name = %(m{i})s AND {W} ORDER BY latency_ms LIMIT 2 "
+                             f"OFFSET {(n - 1) * fraction // 100})")
+        if terms:
+            cursor.execute(" UNION ALL ".join(terms), values)
+            cursor.fetchall()
 
     def slices(cursor, params):
         cursor.execute(f"SELECT {group}, count(*) FROM {T} WHERE {W} GROUP BY 1", params)
@@ -145,7 +159,9 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
             cursor.execute(" UNION ALL ".join(terms), values)
             cursor.fetchall()
 
-    return window if range_of is None else slices
+    if range_of is not None:
+        return slices
+    return model_walk if group == "model_name" else window
 
 
 def _sqlite_day_range(day: str) -> tuple[str, str]:

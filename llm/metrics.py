@@ -67,6 +67,11 @@ def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q
         parts, params = [], []
         for index, (tag, condition, offset) in enumerate(wanted[start:start + _SQLITE_COMPOUND_LIMIT]):
             inner = queryset.filter(condition).order_by("latency_ms").values_list("latency_ms")
+            # The term's own condition first: given two ranges on timestamp (the request's window and
+            # this bucket's slice) SQLite searches the index by the first one, and the window would
+            # make each of 30 daily terms scan all 30 days (4.5 s instead of 0.3 s at 1M rows).
+            where, kept = inner.query.where, len(queryset.query.where.children)
+            where.children = where.children[kept:] + where.children[:kept]
             sql, inner_params = inner.query.sql_with_params()
             if use_index:
                 table = connection.ops.quote_name(LLMRequestLog._meta.db_table)

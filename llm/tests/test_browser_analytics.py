@@ -35,7 +35,7 @@ def test_it_filters_by_model_in_the_url_and_downloads_what_is_shown(dash, alice,
     dash.wait_loaded(after=loads)
     assert "model=unpriced%2Fmodel-x" in page.url
     assert [r[:2] for r in table(page)] == [["unpriced/model-x", "4"]]
-    assert table(page)[0][4] == "$0"  # unpriced calls add nothing to the cost
+    assert table(page)[0][4] == "—"  # a model with no price has no cost, not $0
 
     with page.expect_download() as download:
         page.click("#download-csv")
