@@ -524,25 +524,17 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
 
 
 def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
-    """Error totals, by category and by model, and the latest errors: 2 queries.
-
-    One GROUP BY (model, status, error type) yields both breakdowns: a few dozen rows at most,
-    where two GROUP BY queries would read the window twice.
-    """
+    """Error totals, by category and by model, and the latest errors: 3 queries."""
     queryset = _logs(filters)
-    groups = queryset.values("model_name", "status", "error_type").annotate(count=Count("*"))
-    by_model: dict[str, dict] = {}
-    type_counts: dict[str, int] = {}
-    for row in groups:
-        model = by_model.setdefault(row["model_name"], {"model_name": row["model_name"], "calls": 0, "errors": 0})
-        model["calls"] += row["count"]
-        if row["status"] == LLMRequestLog.Status.ERROR:
-            model["errors"] += row["count"]
-            type_counts[row["error_type"]] = type_counts.get(row["error_type"], 0) + row["count"]
-    by_model_rows = sorted(by_model.values(), key=lambda m: (-m["errors"], m["model_name"]))
-    by_type = [{"error_type": k, "count": n} for k, n in sorted(type_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    by_model_rows = list(
+        queryset.values("model_name").annotate(calls=Count("*"), errors=Count("status", filter=_ERROR))
+        .order_by("-errors", "model_name")
+    )
     calls = sum(row["calls"] for row in by_model_rows)
     total_errors = sum(row["errors"] for row in by_model_rows)
+    by_type = (
+        queryset.filter(_ERROR).values("error_type").annotate(count=Count("*")).order_by("-count", "error_type")
+    )
     recent = (
         queryset.filter(_ERROR).order_by("-timestamp", "-id")
         .annotate(error_preview=Substr("error_message", 1, 200))
