@@ -1,6 +1,6 @@
 """Time alert checks and backtests on the current database (bounded: a few runs each).
 
-    DATABASE_URL=... .venv/bin/python bench/alerts_check.py
+    DATABASE_URL=... .venv/bin/python bench/bench_alerts.py     (or: make bench BENCH_ARGS=alerts)
 
 Uses whatever calls are stored (e.g. generate_sample_data --count 300000 --days 30); creates unsaved
 AlertRule objects only, and reads only, so it writes nothing.
