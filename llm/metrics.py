@@ -590,20 +590,29 @@ def model_usage(*, filters: LogFilters) -> dict:
 
 
 def daily_stats(*, filters: LogFilters) -> dict:
-    """One row per UTC day of the range (zero-filled): calls, errors, tokens, cost, latency, users."""
+    """One row per UTC day of the range (zero-filled): calls, errors, tokens, cost, latency, users.
+
+    PostgreSQL: 2 queries; SQLite: 3 (its percentiles need their own)."""
     queryset = _logs(filters)
     start, last = _span(queryset, filters)
     if start is None or last is None:
         return {"results": []}
     starts = bucket_starts(start=start, last=last, group_by="day")
     bucketed = queryset.annotate(period=bucket_expression(group_by="day", vendor=connections[queryset.db].vendor))
-    rows = list(bucketed.values("period").annotate(**_sums()))
+    # PostgreSQL: the P95 in the same GROUP BY as the sums. Grouping by day sorts the rows anyway, so one
+    # scan serves both (30 days of 1M calls: ~1.0 s against ~0.8 + 0.85 s as two queries). Not so per
+    # model, where percentile_cont reads the (model, latency) index already in order: there it stays apart.
+    inline_p95 = {"p95": PercentileCont("latency_ms", 0.95)} if _is_postgresql(queryset) else {}
+    rows = list(bucketed.values("period").annotate(**_sums(), **inline_p95))
     found = {bucket_start(row["period"]): row for row in rows}
     users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
-    p95 = grouped_latency_percentiles(queryset=bucketed, group_by="period", fractions=(0.95,),
-                                      condition_for=_bucket_condition("day"),
-                                      counts={row["period"]: row["calls"] for row in rows})
-    p95 = {bucket_start(period): values[0.95] for period, values in p95.items()}
+    if inline_p95:
+        p95 = {day: row["p95"] for day, row in found.items()}
+    else:
+        p95 = grouped_latency_percentiles(queryset=bucketed, group_by="period", fractions=(0.95,),
+                                          condition_for=_bucket_condition("day"),
+                                          counts={row["period"]: row["calls"] for row in rows})
+        p95 = {bucket_start(period): values[0.95] for period, values in p95.items()}
     results = []
     for day in starts:
         row = found.get(day, {})

@@ -21,7 +21,7 @@ QUERY_PINS = {
     "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (4, 4),
     "/api/metrics/errors/": (3, 3),
     "/api/metrics/model-usage/": (2, 2),
-    "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (3, 3),
+    "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (2, 3),
 }
 
 
