@@ -83,8 +83,9 @@ class LLMRequestLog(models.Model):
         verbose_name = "LLM request log"
         ordering = ["-timestamp", "-id"]
         indexes = [
-            # Overview and every time-windowed aggregate; logs list ordered by time.
-            models.Index(fields=["timestamp"], name="llm_log_ts_idx"),
+            # Time windows; the logs list in its default order (timestamp, id). With the id tie-breaker
+            # in the key, a deep page finds its rows' ids by an index-only scan (llm/pagination.py).
+            models.Index(fields=["timestamp", "id"], name="llm_log_ts_id_idx"),
             # Logs filtered by model, newest first; per-model charts over a window.
             models.Index(fields=["model_name", "timestamp"], name="llm_log_model_ts_idx"),
             # Error list and error-rate charts: status='error' in a window.

@@ -6,6 +6,11 @@ matching rows: an exact count of a million rows costs ~0.1 s per page on Postgre
 (DESIGN.md, Scale) for a figure nobody reads to the unit. Past the cap, `count` is COUNT_CAP
 (or the number of rows already paged through plus one, on deeper pages)
 and `count_is_exact` is false; `next` still works page after page while rows remain.
+
+Deep pages (offset from DEFERRED_FROM) first read the page's primary keys alone, then fetch those
+rows: the OFFSET then walks an index (the logs list's (timestamp, id) index: index-only on
+PostgreSQL) instead of building the previews of every skipped row. PostgreSQL, 1M calls, page
+2,000: ~15 ms for the keys against ~0.9 s for the one-query page.
 """
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -16,6 +21,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 COUNT_CAP = 10_000
 MAX_PAGE = 1_000_000
+DEFERRED_FROM = 1_000
 
 
 def _positive_int(params, name: str, default: int, maximum: int) -> int:
@@ -39,7 +45,7 @@ class CappedCountPagination:
         self.page = _positive_int(params, "page", 1, MAX_PAGE)
         self.page_size = _positive_int(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         offset = (self.page - 1) * self.page_size
-        rows = list(queryset[offset:offset + self.page_size + 1])
+        rows = self._rows(queryset, offset, self.page_size + 1)
         self.has_next = len(rows) > self.page_size
         rows = rows[:self.page_size]
         if not rows and self.page > 1:
@@ -56,6 +62,13 @@ class CappedCountPagination:
             count = capped if self.count_is_exact else COUNT_CAP
         self.count = count
         return rows
+
+    @staticmethod
+    def _rows(queryset, offset: int, limit: int) -> list:
+        if offset < DEFERRED_FROM:
+            return list(queryset[offset:offset + limit])
+        keys = list(queryset.values_list("pk", flat=True)[offset:offset + limit])
+        return list(queryset.filter(pk__in=keys)) if keys else []
 
     def response(self, data) -> Response:
         url = self.request.build_absolute_uri()

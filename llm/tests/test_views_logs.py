@@ -2,13 +2,14 @@
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from llm.models import UserFeedback
-from llm.pagination import COUNT_CAP
+from llm.models import LLMRequestLog, UserFeedback
+from llm.pagination import COUNT_CAP, DEFERRED_FROM
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,30 @@ def test_it_caps_the_count(alice_client, logs, monkeypatch):
     deeper = alice_client.get("/api/logs/?page_size=2&page=3").json()
     assert (deeper["count"], deeper["count_is_exact"], len(deeper["results"])) == (7, False, 2)
     assert COUNT_CAP == 10_000
+
+
+@pytest.mark.parametrize("ordering", ["", "latency_ms", "-cost_estimate"])
+def test_it_reads_deep_pages_by_their_keys_first(alice_client, ordering):
+    # Three calls per second and seven latencies: the id tie-breaker decides much of the order.
+    LLMRequestLog.objects.bulk_create([
+        LLMRequestLog(request_id=uuid.uuid4(), timestamp=BASE + timedelta(seconds=i // 3), model_name="m",
+                      prompt_tokens=1, completion_tokens=1, total_tokens=2, latency_ms=i % 7,
+                      cost_estimate=Decimal(i % 5) / 1000, prompt_text=f"prompt {i}", response_text="r")
+        for i in range(DEFERRED_FROM + 30)
+    ])
+    key = {"": lambda r: (r.timestamp, r.id), "latency_ms": lambda r: (r.latency_ms, r.id),
+           "-cost_estimate": lambda r: (r.cost_estimate, r.id)}[ordering]
+    expected = sorted(LLMRequestLog.objects.all(), key=key, reverse=ordering != "latency_ms")
+    with CaptureQueriesContext(connection) as queries:
+        body = alice_client.get(f"/api/logs/?page_size=500&page=3&ordering={ordering}").json()
+    assert [r["request_id"] for r in body["results"]] == [str(r.request_id) for r in expected[1000:]]
+    assert [r["prompt_preview"] for r in body["results"]] == [r.prompt_text for r in expected[1000:]]
+    assert (body["count"], body["next"]) == (DEFERRED_FROM + 30, None)
+    # The keys, then only those rows' previews: never the previews of the 1,000 rows skipped.
+    sqls = [q["sql"] for q in queries if "llm_llmrequestlog" in q["sql"]]
+    assert len(sqls) == 2
+    assert "OFFSET 1000" in sqls[0] and "SUBSTR" not in sqls[0].upper()
+    assert "SUBSTR" in sqls[1].upper() and "OFFSET" not in sqls[1]
 
 
 def test_it_shows_one_call_in_full_with_its_feedback(alice_client, logs):
