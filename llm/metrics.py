@@ -15,7 +15,7 @@ from django.db.models import (
     Aggregate, Avg, CharField, Count, DateTimeField, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value,
 )
 from django.db.models.functions import Substr, Trunc
-from django.db.models.expressions import Col
+from django.db.models.expressions import Col, RawSQL
 
 from llm.exceptions import InvalidParameter
 from llm.filters import MAX_BUCKETS, LogFilters, filter_logs
@@ -589,26 +589,47 @@ def model_usage(*, filters: LogFilters) -> dict:
     ]}
 
 
+def _daily_rows_postgresql(queryset: QuerySet, *, days: list[datetime]) -> dict:
+    """{day start: sums, P95 and distinct users of that UTC day}, every one of `days` present.
+
+    One query: each day's aggregate runs over that day's own slice of the time index (CROSS JOIN
+    LATERAL), so the P95 and the distinct count sort one day's rows in memory instead of the whole
+    window on disk. The days come as an array, whose length the planner knows (generate_series
+    reads as 1,000 rows to it, which made a 24-hour query look costly enough to spend 125 ms on JIT).
+    """
+    in_day = Q(timestamp__gte=RawSQL("days.day", ()), timestamp__lt=RawSQL("days.day + interval '1 day'", ()))
+    per_day = (
+        queryset.filter(in_day).annotate(one=Value(1)).values("one")  # a constant: one row, no GROUP BY
+        .annotate(**_sums(), p95=PercentileCont("latency_ms", 0.95),
+                  users=Count("user_id", distinct=True, filter=~Q(user_id="")))
+    )
+    inner, params = per_day.query.sql_with_params()
+    sql = (f"SELECT days.day, per_day.* FROM unnest(%s::timestamptz[]) AS days(day) "
+           f"CROSS JOIN LATERAL ({inner}) AS per_day")
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, (days, *params))
+        names = [column.name for column in cursor.description]
+        return {bucket_start(row[0]): dict(zip(names, row)) for row in cursor.fetchall()}
+
+
 def daily_stats(*, filters: LogFilters) -> dict:
     """One row per UTC day of the range (zero-filled): calls, errors, tokens, cost, latency, users.
 
-    PostgreSQL: 2 queries; SQLite: 3 (its percentiles need their own)."""
+    PostgreSQL: 1 query (`_daily_rows_postgresql`); SQLite: 3 (sums, users, percentiles)."""
     queryset = _logs(filters)
     start, last = _span(queryset, filters)
     if start is None or last is None:
         return {"results": []}
     starts = bucket_starts(start=start, last=last, group_by="day")
-    bucketed = queryset.annotate(period=bucket_expression(group_by="day", vendor=connections[queryset.db].vendor))
-    # PostgreSQL: the P95 in the same GROUP BY as the sums. Grouping by day sorts the rows anyway, so one
-    # scan serves both (30 days of 1M calls: ~1.0 s against ~0.8 + 0.85 s as two queries). Not so per
-    # model, where percentile_cont reads the (model, latency) index already in order: there it stays apart.
-    inline_p95 = {"p95": PercentileCont("latency_ms", 0.95)} if _is_postgresql(queryset) else {}
-    rows = list(bucketed.values("period").annotate(**_sums(), **inline_p95))
-    found = {bucket_start(row["period"]): row for row in rows}
-    users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
-    if inline_p95:
+    if _is_postgresql(queryset):
+        found = _daily_rows_postgresql(queryset, days=starts)
+        users = {day: row["users"] for day, row in found.items()}
         p95 = {day: row["p95"] for day, row in found.items()}
     else:
+        bucketed = queryset.annotate(period=bucket_expression(group_by="day", vendor="sqlite"))
+        rows = list(bucketed.values("period").annotate(**_sums()))
+        found = {bucket_start(row["period"]): row for row in rows}
+        users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
         p95 = grouped_latency_percentiles(queryset=bucketed, group_by="period", fractions=(0.95,),
                                           condition_for=_bucket_condition("day"),
                                           counts={row["period"]: row["calls"] for row in rows})

@@ -21,7 +21,7 @@ QUERY_PINS = {
     "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (4, 4),
     "/api/metrics/errors/": (3, 3),
     "/api/metrics/model-usage/": (2, 2),
-    "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (2, 3),
+    "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (1, 3),
 }
 
 
@@ -200,6 +200,17 @@ def test_it_reports_daily_stats_with_empty_days(alice_client, calls):
                      "total_cost": 0, "unpriced_calls": 0, "avg_latency_ms": None, "p95_latency_ms": None,
                      "unique_users": 0}
     assert (last["calls"], last["errors"], last["total_cost"]) == (2, 2, 0.000777)
+
+
+def test_it_applies_the_filters_to_every_daily_figure(alice_client, calls):
+    query = "?start_date=2024-03-11&end_date=2024-03-14&model=m-a"
+    days = alice_client.get("/api/metrics/daily-stats/" + query).json()["results"]
+    assert [(d["date"], d["calls"], d["errors"], d["unique_users"]) for d in days] == [
+        ("2024-03-11", 2, 0, 2), ("2024-03-12", 1, 0, 0), ("2024-03-13", 0, 0, 0), ("2024-03-14", 1, 1, 1)]
+    assert days[0]["p95_latency_ms"] == pytest.approx(_p([120.5, 340.0], 0.95), abs=0.01)
+    assert (days[1]["p95_latency_ms"], days[2]["p95_latency_ms"]) == (80.25, None)
+    errors_only = alice_client.get("/api/metrics/daily-stats/" + query + "&status=error").json()["results"]
+    assert [d["calls"] for d in errors_only] == [0, 0, 0, 1]
 
 
 @pytest.mark.parametrize(
