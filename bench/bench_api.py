@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,8 +172,30 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
     return model_walk if group == "model_name" else window
 
 
+def _postgresql_days_lateral(p95: str):
+    """Each UTC day's figures over that day's slice of the index (CROSS JOIN LATERAL), the days
+    passed as an array: faster than GROUP BY day (which sorts the whole window on disk for the
+    P95 and the distinct users), and an array's length is known to the planner, so no JIT."""
+
+    def run(cursor, params):
+        day = params["start"].replace(hour=0, minute=0, second=0, microsecond=0)
+        days = []
+        while day <= params["end"]:
+            days.append(day)
+            day += timedelta(days=1)
+        cursor.execute(
+            f"SELECT days.day, d.* FROM unnest(%(days)s::timestamptz[]) AS days(day) CROSS JOIN LATERAL ("
+            f"SELECT count(*), count(*) FILTER (WHERE status='error'), sum(total_tokens), sum(cost_estimate), "
+            f"count(cost_estimate), avg(latency_ms), {p95}, count(DISTINCT user_id) FILTER (WHERE user_id <> '') "
+            f"FROM {T} WHERE {W} AND timestamp >= days.day AND timestamp < days.day + interval '1 day') d",
+            {**params, "days": days})
+        cursor.fetchall()
+
+    return run
+
+
 def _sqlite_day_range(day: str) -> tuple[str, str]:
-    from datetime import date, timedelta
+    from datetime import date
 
     start = date.fromisoformat(day)
     return f"{start} 00:00:00", f"{start + timedelta(days=1)} 00:00:00"
@@ -188,7 +211,6 @@ def _child(args) -> int:
     print(f"\n## {vendor}: {total:,} rows, at least {args.repeat} alternating API/SQL runs each (median ms)",
           flush=True)
     client = _client()
-    from datetime import timedelta
 
     windows = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
     print(f"{'endpoint':<34}{'window':>7}{'api ms':>10}{'sql ms':>10}{'ratio':>8}", flush=True)
@@ -218,21 +240,26 @@ W = "timestamp >= %(start)s AND timestamp <= %(end)s"
 
 
 def _reference_sql(vendor) -> dict[str, tuple[str, list[str]]]:
-    """The same figures each endpoint returns, as hand-written SQL (several statements only where
+    """The same figures each endpoint returns, as the fastest hand-written SQL we know for each.
     SQLite has no percentile function: there the reference is the counts plus one UNION ALL of
-    `LIMIT 2 OFFSET k` terms, which is the fastest exact method we know)."""
+    `LIMIT 2 OFFSET k` terms."""
+    # Distinct users from a DISTINCT subquery: the database hashes instead of sorting every row for
+    # COUNT(DISTINCT ...) (PostgreSQL, 30 days: ~0.5 s against ~1.1 s), as llm.metrics does too.
+    day = "date_trunc('day', timestamp AT TIME ZONE 'UTC')" if vendor == "postgresql" else "substr(timestamp, 1, 10)"
+    users = f"SELECT count(*) FROM (SELECT DISTINCT user_id FROM {T} WHERE {W} AND user_id <> '') u"
+    users_per_day = (f"SELECT d, count(*) FROM (SELECT DISTINCT {day} AS d, user_id FROM {T} "
+                     f"WHERE {W} AND user_id <> '') u GROUP BY d")
     if vendor == "postgresql":
         pct = ("percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
                "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms), "
                "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)")
         p95 = "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
-        day = "date_trunc('day', timestamp AT TIME ZONE 'UTC')"
         return {
             "overview": ("/api/metrics/overview/", [
                 f"SELECT count(*), count(*) FILTER (WHERE status='error'), sum(prompt_tokens), "
                 f"sum(completion_tokens), sum(total_tokens), avg(latency_ms), sum(cost_estimate), "
-                f"count(cost_estimate), count(DISTINCT user_id) FILTER (WHERE user_id <> ''), "
-                f"min(timestamp), max(timestamp) FROM {T} WHERE {W}",
+                f"count(cost_estimate), min(timestamp), max(timestamp) FROM {T} WHERE {W}",
+                users,
                 f"SELECT {pct} FROM {T} WHERE {W}"]),
             "token-usage (day)": ("/api/metrics/token-usage/", [
                 f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
@@ -252,20 +279,15 @@ def _reference_sql(vendor) -> dict[str, tuple[str, list[str]]]:
                 f"sum(completion_tokens), sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
                 f"FROM {T} WHERE {W} GROUP BY 1",
                 f"SELECT model_name, {p95} FROM {T} WHERE {W} GROUP BY 1"]),
-            "daily-stats": ("/api/metrics/daily-stats/", [
-                f"SELECT {day}, count(*), count(*) FILTER (WHERE status='error'), sum(total_tokens), "
-                f"sum(cost_estimate), avg(latency_ms), count(DISTINCT user_id) FILTER (WHERE user_id <> '') "
-                f"FROM {T} WHERE {W} GROUP BY 1",
-                f"SELECT {day}, {p95} FROM {T} WHERE {W} GROUP BY 1"]),
+            "daily-stats": ("/api/metrics/daily-stats/", [_postgresql_days_lateral(p95)]),
         }
-    day = "substr(timestamp, 1, 10)"
     errors = "sum(status = 'error')"
     return {
         "overview": ("/api/metrics/overview/", [
             f"SELECT count(*), {errors}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
-            f"avg(latency_ms), sum(cost_estimate), count(cost_estimate), "
-            f"count(DISTINCT CASE WHEN user_id <> '' THEN user_id END), min(timestamp), max(timestamp) "
+            f"avg(latency_ms), sum(cost_estimate), count(cost_estimate), min(timestamp), max(timestamp) "
             f"FROM {T} WHERE {W}",
+            users,
             _sqlite_percentiles(None, (50, 95, 99))]),
         "token-usage (day)": ("/api/metrics/token-usage/", [
             f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
@@ -285,8 +307,9 @@ def _reference_sql(vendor) -> dict[str, tuple[str, list[str]]]:
             f"sum(total_tokens), sum(cost_estimate), avg(latency_ms) FROM {T} WHERE {W} GROUP BY 1",
             _sqlite_percentiles("model_name", (95,))]),
         "daily-stats": ("/api/metrics/daily-stats/", [
-            f"SELECT {day}, count(*), {errors}, sum(total_tokens), sum(cost_estimate), avg(latency_ms), "
-            f"count(DISTINCT CASE WHEN user_id <> '' THEN user_id END) FROM {T} WHERE {W} GROUP BY 1",
+            f"SELECT {day}, count(*), {errors}, sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
+            f"FROM {T} WHERE {W} GROUP BY 1",
+            users_per_day,
             _sqlite_percentiles(day, (95,), range_of=_sqlite_day_range)]),
     }
 
