@@ -526,40 +526,36 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
 def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
     """Error totals, by category and by model, and the latest errors: 3 queries."""
     queryset = _logs(filters)
-    by_model_rows = list(
-        queryset.values("model_name").annotate(calls=Count("*"), errors=Count("status", filter=_ERROR))
-        .order_by("-errors", "model_name")
+    failed = queryset.filter(_ERROR)
+    # A handful of groups each: sorted here, which spares the ORM two ORDER BY clauses to compile.
+    by_model_rows = sorted(
+        queryset.values_list("model_name").annotate(calls=Count("*"), errors=Count("status", filter=_ERROR)),
+        key=lambda row: (-row[2], row[0]),
     )
-    calls = sum(row["calls"] for row in by_model_rows)
-    total_errors = sum(row["errors"] for row in by_model_rows)
-    by_type = (
-        queryset.filter(_ERROR).values("error_type").annotate(count=Count("*")).order_by("-count", "error_type")
-    )
+    calls = sum(row[1] for row in by_model_rows)
+    total_errors = sum(row[2] for row in by_model_rows)
+    by_type = sorted(failed.values_list("error_type").annotate(count=Count("*")), key=lambda row: (-row[1], row[0]))
     recent = (
-        queryset.filter(_ERROR).order_by("-timestamp", "-id")
-        .annotate(error_preview=Substr("error_message", 1, 200))
-        .values("request_id", "timestamp", "model_name", "error_type", "http_status", "latency_ms",
-                "user_id", "error_preview")[:recent_count]
+        failed.order_by("-timestamp", "-id")
+        .values_list("request_id", "timestamp", "model_name", "error_type", "http_status", "latency_ms",
+                     "user_id", Substr("error_message", 1, 200))[:recent_count]
     )
     return {
         "total_errors": total_errors,
         "error_rate": _rate(total_errors, calls),
         "by_type": [
-            {"error_type": row["error_type"] or "unknown", "count": row["count"],
-             "percentage": _rate(row["count"], total_errors)}
-            for row in by_type
+            {"error_type": error_type or "unknown", "count": count, "percentage": _rate(count, total_errors)}
+            for error_type, count in by_type
         ],
         "by_model": [
-            {"model": row["model_name"], "errors": row["errors"], "calls": row["calls"],
-             "error_rate": _rate(row["errors"], row["calls"])}
-            for row in by_model_rows if row["errors"]
+            {"model": model, "errors": errors_, "calls": calls_, "error_rate": _rate(errors_, calls_)}
+            for model, calls_, errors_ in by_model_rows if errors_
         ],
         "recent": [
-            {"request_id": row["request_id"], "timestamp": row["timestamp"], "model": row["model_name"],
-             "error_type": row["error_type"], "http_status": row["http_status"],
-             "latency_ms": _ms(row["latency_ms"]), "user_id": row["user_id"],
-             "error_message": row["error_preview"]}
-            for row in recent
+            {"request_id": request_id, "timestamp": timestamp, "model": model, "error_type": error_type,
+             "http_status": http_status, "latency_ms": _ms(latency_ms), "user_id": user_id,
+             "error_message": message}
+            for request_id, timestamp, model, error_type, http_status, latency_ms, user_id, message in recent
         ],
     }
 
