@@ -129,7 +129,8 @@ def _sql(connection, statements, params):
 def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=None):
     """SQLite has no percentile function. The reference is the fastest exact method we found:
     for the whole window, one row_number() window query keeping the ranks around each percentile;
-    per model, `LIMIT 2 OFFSET k` terms walking the (model_name, latency_ms, timestamp) index; per day, the row count per day then one UNION ALL of `ORDER BY latency_ms
+    per model, `LIMIT 2 OFFSET k` terms walking the (model_name, latency_ms, timestamp) index; per
+    day, the row count per day then one UNION ALL of `ORDER BY latency_ms
     LIMIT 2 OFFSET k` terms, each over that day's slice of the timestamp index."""
 
     def window(cursor, params):
@@ -217,7 +218,8 @@ def _child(args) -> int:
     for name, (path, statements) in _reference_sql(vendor).items():
         for label, span in windows.items():
             start, end = last - span, last
-            query = f"start_date={start.isoformat().replace('+00:00', 'Z')}&end_date={end.isoformat().replace('+00:00', 'Z')}"
+            query = (f"start_date={start.isoformat().replace('+00:00', 'Z')}"
+                     f"&end_date={end.isoformat().replace('+00:00', 'Z')}")
             api, sql = _paired_medians(_get(client, f"{path}?{query}"),
                                        _sql(connection, statements, _params(vendor, start, end, statements)),
                                        args.repeat)
