@@ -765,7 +765,9 @@ def _export_fixers(vendor: str) -> list[tuple[int, Callable]]:
     index = {name: i for i, name in enumerate(EXPORT_FIELDS)}
 
     def cost(value):
-        return None if value is None else f"{Decimal(str(value)):.{COST_PLACES}f}"
+        # A Decimal (PostgreSQL) or a float/int (SQLite, which stores at most COST_PLACES places,
+        # so fixed-point formatting gives back the stored digits).
+        return f"{value:.{COST_PLACES}f}"
 
     if vendor == "postgresql":
         def iso(value):

@@ -48,6 +48,13 @@ def test_it_streams_csv_with_full_texts_and_a_dated_name(alice_client, make_log)
     assert json.loads(first["metadata"]) == {"k": 1}
 
 
+@pytest.mark.parametrize("cost", ["0", "0.000001", "0.000023", "0.999999", "12345.678901"])
+def test_it_writes_costs_with_six_places_as_stored(alice_client, make_log, cost):
+    make_log(cost_estimate=Decimal(cost))
+    rows = list(csv.DictReader(io.StringIO(_body(alice_client.get("/api/export/csv/")))))
+    assert rows[0]["cost_estimate"] == f"{Decimal(cost):.6f}"
+
+
 def test_it_neutralises_formulas_in_csv(alice_client, make_log):
     make_log(prompt_text="=HYPERLINK(\"http://evil\")", response_text="+1+1", user_id="@admin",
              session_id="-2", error_message="\tcmd", model_name="safe")

@@ -17,7 +17,7 @@ from llm.views.metrics import LOG_PARAMETERS
 # speed of a bare cursor loop.
 ROWS_PER_CHUNK = 500
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = frozenset("=+-@\t\r")
 TEXT_POSITIONS = [EXPORT_FIELDS.index(name) for name in EXPORT_TEXT_FIELDS]
 
 
@@ -29,7 +29,7 @@ def _csv_chunks(rows):
     for row in rows:
         for position in TEXT_POSITIONS:
             value = row[position]
-            if value and value.startswith(FORMULA_STARTS):
+            if value and value[0] in FORMULA_STARTS:
                 row[position] = "'" + value
         batch.append(row)
         if len(batch) >= ROWS_PER_CHUNK:
