@@ -6,10 +6,12 @@ The two places where PostgreSQL and SQLite need different SQL live in one functi
 """
 import json
 import math
+import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
 from django.db.models import (
     Aggregate, Avg, CharField, Count, DateTimeField, FloatField, Func, Max, Min, Q, QuerySet, Sum, Value,
@@ -344,6 +346,37 @@ def _sums() -> dict:
     }
 
 
+def _filtered_from(queryset: QuerySet) -> tuple[str, list]:
+    """`FROM <log table> WHERE (<queryset's filters>)` and its parameters, for hand-written statements.
+
+    The filters are compiled once and shared; the log filters only ever name the log table's own
+    columns (a join would need its table in the FROM, hence the check).
+    """
+    query = queryset.query
+    table = query.model._meta.db_table
+    try:
+        where, params = query.get_compiler(queryset.db).compile(query.where)
+    except FullResultSet:
+        where, params = "1 = 1", []
+    except EmptyResultSet:
+        where, params = "1 = 0", []
+    if set(query.alias_map) - {table}:
+        raise ValueError("_filtered_from only takes filters on the log table's own columns")
+    return f"FROM {connections[queryset.db].ops.quote_name(table)} WHERE ({where})", list(params)
+
+
+def _uuid(value) -> uuid.UUID:
+    # PostgreSQL hands back a UUID; SQLite stores 32 hex digits.
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _utc(value) -> datetime:
+    # PostgreSQL hands back an aware datetime; Django's SQLite converter a naive one, in UTC.
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _unique_users(queryset: QuerySet, *, group_by: str | None = None) -> dict:
     """{group value (None without group_by): distinct non-blank user_id count}.
 
@@ -524,22 +557,26 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
 
 
 def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
-    """Error totals, by category and by model, and the latest errors: 3 queries."""
+    """Error totals, by category and by model, and the latest errors: 3 statements.
+
+    Written as SQL over the filters compiled once (`_filtered_from`): built through the ORM, the three
+    statements cost ~2.4 ms more per request, which is a sixth of the whole 24-hour figure.
+    """
     queryset = _logs(filters)
-    failed = queryset.filter(_ERROR)
-    # A handful of groups each: sorted here, which spares the ORM two ORDER BY clauses to compile.
-    by_model_rows = sorted(
-        queryset.values_list("model_name").annotate(calls=Count("*"), errors=Count("status", filter=_ERROR)),
-        key=lambda row: (-row[2], row[0]),
-    )
+    source, params = _filtered_from(queryset)
+    error = LLMRequestLog.Status.ERROR
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"SELECT model_name, COUNT(*), COUNT(*) FILTER (WHERE status = %s) {source} "
+                       "GROUP BY model_name", [error, *params])
+        by_model_rows = sorted(cursor.fetchall(), key=lambda row: (-row[2], row[0]))
+        cursor.execute(f"SELECT error_type, COUNT(*) {source} AND status = %s GROUP BY error_type", [*params, error])
+        by_type = sorted(cursor.fetchall(), key=lambda row: (-row[1], row[0]))
+        cursor.execute(f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
+                       f"SUBSTR(error_message, 1, 200) {source} AND status = %s ORDER BY timestamp DESC, id DESC "
+                       "LIMIT %s", [*params, error, recent_count])
+        recent = cursor.fetchall()
     calls = sum(row[1] for row in by_model_rows)
     total_errors = sum(row[2] for row in by_model_rows)
-    by_type = sorted(failed.values_list("error_type").annotate(count=Count("*")), key=lambda row: (-row[1], row[0]))
-    recent = (
-        failed.order_by("-timestamp", "-id")
-        .values_list("request_id", "timestamp", "model_name", "error_type", "http_status", "latency_ms",
-                     "user_id", Substr("error_message", 1, 200))[:recent_count]
-    )
     return {
         "total_errors": total_errors,
         "error_rate": _rate(total_errors, calls),
@@ -552,7 +589,7 @@ def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
             for model, calls_, errors_ in by_model_rows if errors_
         ],
         "recent": [
-            {"request_id": request_id, "timestamp": timestamp, "model": model, "error_type": error_type,
+            {"request_id": _uuid(request_id), "timestamp": _utc(timestamp), "model": model, "error_type": error_type,
              "http_status": http_status, "latency_ms": _ms(latency_ms), "user_id": user_id,
              "error_message": message}
             for request_id, timestamp, model, error_type, http_status, latency_ms, user_id, message in recent

@@ -178,6 +178,25 @@ def test_it_breaks_errors_down(alice_client, calls):
     assert body["recent"][0]["timestamp"] == "2024-03-14T23:06:00Z"
 
 
+def test_it_applies_the_filters_to_every_error_figure(alice_client, calls, make_log):
+    late = make_log(timestamp=datetime(2024, 3, 15, 8, 30, 1, 250000, tzinfo=UTC), model_name="m-a", status="error",
+                    error_type="server_error", http_status=503, latency_ms=1234.5678, user_id="u9",
+                    error_message="100% down " + "x" * 300, prompt_text="needle in here")
+    body = alice_client.get("/api/metrics/errors/?model=m-a&start_date=2024-03-12").json()
+    assert (body["total_errors"], body["error_rate"]) == (2, 66.67)
+    assert body["by_model"] == [{"model": "m-a", "errors": 2, "calls": 3, "error_rate": 66.67}]
+    assert [(r["error_type"], r["count"]) for r in body["by_type"]] == [("rate_limit", 1), ("server_error", 1)]
+    assert body["recent"][0] == {
+        "request_id": str(late.request_id), "timestamp": "2024-03-15T08:30:01.250000Z", "model": "m-a",
+        "error_type": "server_error", "http_status": 503, "latency_ms": 1234.568, "user_id": "u9",
+        "error_message": "100% down " + "x" * 190,
+    }
+    searched = alice_client.get("/api/metrics/errors/?search=NEEDLE").json()
+    assert (searched["total_errors"], [r["request_id"] for r in searched["recent"]]) == (1, [str(late.request_id)])
+    assert alice_client.get("/api/metrics/errors/?status=success").json() == {
+        "total_errors": 0, "error_rate": 0, "by_type": [], "by_model": [], "recent": []}
+
+
 def test_it_reports_model_usage(alice_client, calls):
     results = alice_client.get("/api/metrics/model-usage/").json()["results"]
     assert [r["model"] for r in results] == ["m-a", "m-b", "m-c"]
