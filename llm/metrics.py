@@ -1,8 +1,9 @@
 """Read-only aggregates over LLMRequestLog: every figure is computed in SQL.
 
-The two places where PostgreSQL and SQLite need different SQL live in one function each:
-`latency_percentiles` / `grouped_latency_percentiles` (continuous percentiles) and
-`bucket_expression` (time buckets). Both are tested on both databases.
+The places where PostgreSQL and SQLite need different SQL live in one function each:
+`latency_percentiles` / `grouped_latency_percentiles` (continuous percentiles),
+`bucket_expression` (time buckets) and `_daily_rows_postgresql` (daily stats in one LATERAL query,
+which SQLite answers with the generic GROUP BY and percentile terms). All are tested on both databases.
 """
 import json
 import math
