@@ -88,6 +88,19 @@ def env_url_list(name: str) -> list[str]:
     return [origin.rstrip("/") for origin in origins]
 
 
+def env_http_url(name: str, default: str) -> str:
+    """An absolute http(s) URL with a host; unset or empty means `default`.
+
+    Empty matters: python-dotenv exports `NAME=` as an empty string, and a library
+    that reads the variable itself (the groq SDK does) would take '' as the URL.
+    """
+    value = env_str(name, default)
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL such as https://api.groq.com, got {value!r}")
+    return value.rstrip("/")
+
+
 def _check_range(name, number, minimum, maximum):
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")

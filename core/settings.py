@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from core.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url_list
+from core.env import env_bool, env_choice, env_float, env_http_url, env_int, env_list, env_str, env_url_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOGS_DIR = BASE_DIR / "logs"
@@ -179,8 +179,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Groq and call logging ------------------------------------------------------
 GROQ_API_KEY = env_str("GROQ_API_KEY")
-# Host root only; the SDK appends /openai/v1/... itself. Empty means Groq's own.
-GROQ_BASE_URL = env_str("GROQ_BASE_URL")
+# Host root only; the SDK appends /openai/v1/... itself. Empty means Groq's own, passed to
+# the SDK explicitly: left to itself it would read the variable and take '' as the URL.
+GROQ_BASE_URL = env_http_url("GROQ_BASE_URL", "https://api.groq.com")
 GROQ_DEFAULT_MODEL = env_str("GROQ_DEFAULT_MODEL", "openai/gpt-oss-20b")
 GROQ_TIMEOUT = env_float("GROQ_TIMEOUT", 60.0, minimum=0.1, maximum=3600)
 GROQ_MAX_RETRIES = env_int("GROQ_MAX_RETRIES", 2, minimum=0, maximum=10)

@@ -565,7 +565,7 @@ class GroqService:
     def _config() -> tuple:
         if not settings.GROQ_API_KEY:
             raise _ConfigurationError("GROQ_API_KEY is not set")
-        return (settings.GROQ_API_KEY, settings.GROQ_BASE_URL or None, settings.GROQ_TIMEOUT, settings.GROQ_MAX_RETRIES)
+        return (settings.GROQ_API_KEY, settings.GROQ_BASE_URL, settings.GROQ_TIMEOUT, settings.GROQ_MAX_RETRIES)
 
     @property
     def client(self) -> groq.Groq:

@@ -82,6 +82,7 @@ def test_it_generates_a_dev_secret_key_when_debug():
         ("DATABASE_URL", "nosuchdb://x", "DATABASE_URL is not a valid database URL"),
         ("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO", "SECURE_PROXY_SSL_HEADER must be"),
         ("LLM_LOG_MAX_TEXT_CHARS", "-5", "LLM_LOG_MAX_TEXT_CHARS must be at least"),
+        ("GROQ_BASE_URL", "api.groq.com", "GROQ_BASE_URL must be an http(s) URL"),
     ],
 )
 def test_it_fails_at_startup_naming_a_malformed_variable(name, value, message):
@@ -89,6 +90,40 @@ def test_it_fails_at_startup_naming_a_malformed_variable(name, value, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def env_example_as_make_run_loads_it() -> dict:
+    """The variables of the real .env.example, exported the way python-dotenv exports them
+    (empty lines such as `GROQ_BASE_URL=` become empty strings), plus the two that
+    `make run` fills in and the key a user then pastes."""
+    from dotenv import dotenv_values
+
+    values = {name: value or "" for name, value in dotenv_values(BASE_DIR / ".env.example").items()}
+    assert values.get("GROQ_BASE_URL") == "", "the test assumes .env.example leaves GROQ_BASE_URL empty"
+    values.update({"DEBUG": "True", "DJANGO_SECRET_KEY": "x" * 50, "GROQ_API_KEY": "gsk_a_real_users_key"})
+    return values
+
+
+def test_it_sends_calls_to_groq_with_the_env_example_as_shipped():
+    result = run_django(
+        env_example_as_make_run_loads_it(),
+        "import django; django.setup(); from llm.services import groq_service; print(groq_service.client.base_url)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "https://api.groq.com"
+
+
+def test_it_reaches_the_server_named_by_groq_base_url_through_the_real_sdk(fake_groq):
+    env = {**env_example_as_make_run_loads_it(), "GROQ_BASE_URL": fake_groq.url, "DATABASE_URL": ""}
+    code = (
+        "import django; django.setup(); from llm.services import groq_service; "
+        "print(groq_service.client.chat.completions.create(model='llama-3.1-8b-instant', "
+        "messages=[{'role': 'user', 'content': 'hi'}]).choices[0].message.content is not None)"
+    )
+    result = run_django(env, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert len(fake_groq.requests) == 1
 
 
 def test_it_names_a_malformed_variable_in_one_line_from_manage_py():
