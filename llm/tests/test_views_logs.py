@@ -105,6 +105,14 @@ def test_it_rejects_bad_parameters(alice_client, logs, query, field):
     assert list(response.json()["fields"]) == [field]
 
 
+@pytest.mark.parametrize("url", ["/api/logs/", "/api/logs/errors/"])
+@pytest.mark.parametrize("ordering", ["--timestamp", "-+timestamp", "---latency_ms", "- timestamp"])
+def test_it_rejects_an_ordering_with_more_than_one_sign(alice_client, logs, url, ordering):
+    response = alice_client.get(url, {"ordering": ordering})
+    assert response.status_code == 400
+    assert "ordering" in response.json()["fields"]
+
+
 def test_it_pins_the_list_to_two_queries(alice_client, logs, django_assert_num_queries):
     alice_client.get("/api/logs/")
     with django_assert_num_queries(2):  # the page (+1 row) and a capped COUNT
