@@ -1,6 +1,6 @@
 """URLs of the REST API, mounted at /api/ by core/urls.py. Paths are the public contract."""
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from llm.views import alerts as alert_views
 from llm.views import export, feedback, logs, metrics
@@ -31,7 +31,8 @@ urlpatterns = [
     path("export/csv/", export.ExportCSVView.as_view(), name="export-csv"),
     path("export/json/", export.ExportJSONView.as_view(), name="export-json"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves its start-up script as a file: the pages' CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("ingest/", IngestView.as_view(), name="ingest"),
     path("otel/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),

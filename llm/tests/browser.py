@@ -74,11 +74,14 @@ class Dashboard:
         self.context = None
         self.page = None
 
-    def open_context(self, *, viewport=DESKTOP, user=None, timezone_id=BROWSER_TIME_ZONE):
+    def open_context(self, *, viewport=DESKTOP, user=None, timezone_id=BROWSER_TIME_ZONE, enforce_csp=False):
         if self.context:
             self.context.close()
+        # Playwright's wait_for_function evaluates its predicate with eval(), which the pages'
+        # Content-Security-Policy forbids; test_browser_csp.py opens every page with it enforced.
         self.context = self.browser.new_context(
-            viewport=viewport, base_url=self.base_url, locale="en-US", timezone_id=timezone_id
+            viewport=viewport, base_url=self.base_url, locale="en-US", timezone_id=timezone_id,
+            bypass_csp=not enforce_csp,
         )
         self.context.route("**/*", self._only_our_host)
         if user is not None:
