@@ -475,6 +475,29 @@ def test_it_reads_a_gzip_body_of_several_members(ingest_secret):
     assert LLMRequestLog.objects.get().user_id == "two-part"
 
 
+def test_it_reads_a_gzip_body_of_a_thousand_members(ingest_secret):
+    raw = json.dumps({"events": [event(user_id="many-parts")]}).encode()
+    pieces = [raw[i:i + 1] for i in range(len(raw))] + [b""] * (1000 - len(raw))
+    assert len(pieces) == 1000
+    body = b"".join(gzip.compress(piece) for piece in pieces)
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 200, response.content
+    assert LLMRequestLog.objects.get().user_id == "many-parts"
+
+
+def test_it_answers_400_for_a_gzip_body_of_200000_members(ingest_secret):
+    # 4 MB of empty members: inflating them one by one used to take half a minute.
+    body = gzip.compress(json.dumps({"events": [event()]}).encode()) + gzip.compress(b"") * 200_000
+
+    response = post(ingest_secret, None, raw=body, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "Gzip body of more than 1000 members; send one.", "fields": {}}
+    assert not LLMRequestLog.objects.exists()
+
+
 def test_it_answers_400_for_a_truncated_gzip_body(ingest_secret):
     body = gzip.compress(json.dumps({"events": [event()]}).encode())[:-12]
 
