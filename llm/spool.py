@@ -50,6 +50,7 @@ class FlushResult:
     written: int  # rows inserted now
     duplicates: int  # records whose request_id was already stored (nothing written)
     remaining: int  # records still in the spool (could not be written, or another flush was running)
+    busy: bool = False  # another flush held the spool: it is writing `remaining` now, nothing failed
 
 
 def _path() -> Path:
@@ -162,12 +163,12 @@ def flush(*, limit: int | None = None, using: str | None = None) -> FlushResult:
     """Write spooled calls to the database once; keep in the spool the ones that still fail.
 
     At most `limit` records when given (the rest stay for the next flush); through the connection
-    alias `using` when given. Safe to run twice at once (the second returns written=0 with the
-    pending count as remaining).
+    alias `using` when given. Safe to run twice at once (the second returns busy=True, written=0
+    and the pending count as remaining).
     """
     with _locked(".flush.lock", blocking=False) as acquired:
         if not acquired:
-            return FlushResult(written=0, duplicates=0, remaining=pending_count())
+            return FlushResult(written=0, duplicates=0, remaining=pending_count(), busy=True)
         flushing = _sibling(".flushing")
         _take_spool(flushing)
         if not flushing.exists():

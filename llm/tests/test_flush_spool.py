@@ -38,3 +38,36 @@ def test_it_exits_non_zero_while_a_record_cannot_be_written(_isolated_spool, cap
 
     assert capsys.readouterr().out.strip() == "Written 0, already stored 0, remaining 1."
     assert _isolated_spool.read_text().count("\n") == 1
+
+
+def test_it_says_another_flush_is_running_and_exits_zero(_isolated_spool, capsys):
+    from llm import spool
+
+    _isolated_spool.parent.mkdir(parents=True, exist_ok=True)
+    _isolated_spool.write_text(json.dumps({"fields": {"request_id": "not-a-uuid"}}) + "\n")
+    with spool._locked(".flush.lock") as acquired:  # what a first, still running flush_spool holds
+        assert acquired
+        call_command("flush_spool")  # no CommandError: exit status 0
+    assert capsys.readouterr().out.strip() == (
+        "Another flush_spool is writing the spool now (1 calls pending); nothing to do."
+    )
+    assert _isolated_spool.read_text().count("\n") == 1  # left for the first run
+
+
+def test_it_exits_zero_from_a_second_process_while_the_first_holds_the_spool(_isolated_spool, settings):
+    import subprocess
+    import sys
+
+    from llm import spool
+
+    _isolated_spool.parent.mkdir(parents=True, exist_ok=True)
+    _isolated_spool.write_text(json.dumps({"fields": {"request_id": "not-a-uuid"}}) + "\n")
+    code = (
+        "import django, sys; from pathlib import Path; django.setup(); from django.conf import settings; "
+        f"settings.LLM_SPOOL_PATH = Path({str(_isolated_spool)!r}); "
+        "from django.core.management import call_command; call_command('flush_spool')"
+    )
+    with spool._locked(".flush.lock"):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Another flush_spool is writing the spool now (1 calls pending)" in result.stdout

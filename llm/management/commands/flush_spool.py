@@ -11,6 +11,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = spool.flush()
+        if result.busy:
+            # Not a failure: the other run owns these records and reports on them itself.
+            self.stdout.write(
+                f"Another flush_spool is writing the spool now ({result.remaining} calls pending); nothing to do."
+            )
+            return
         self.stdout.write(
             f"Written {result.written}, already stored {result.duplicates}, remaining {result.remaining}."
         )
