@@ -229,10 +229,13 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # On every handler: no secret reaches the console or app.log, tracebacks included.
+    "filters": {"scrub_secrets": {"()": "core.logscrub.SecretScrubFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub_secrets"]},
         "file": {
             "class": "logging.handlers.RotatingFileHandler",
+            "filters": ["scrub_secrets"],
             "filename": LOGS_DIR / "app.log",
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,

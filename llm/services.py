@@ -33,6 +33,7 @@ from django.db import connections, router, transaction
 from django.db.utils import ConnectionDoesNotExist
 from django.utils import timezone
 
+from core.logscrub import scrub_configured_secrets
 from llm import spool
 from llm.capture import captured_text, render_messages
 from llm.models import ErrorType, LLMRequestLog, Source
@@ -42,7 +43,6 @@ logger = logging.getLogger("llm.services")
 
 PROVIDER = "groq"
 RETRYABLE = frozenset({ErrorType.RATE_LIMIT, ErrorType.TIMEOUT, ErrorType.CONNECTION, ErrorType.SERVER_ERROR})
-_REDACTED = "[redacted]"
 
 
 class LLMServiceError(Exception):
@@ -269,8 +269,7 @@ def classify(exc: BaseException) -> _Failure:
 
 
 def _scrub(text: str) -> str:
-    key = settings.GROQ_API_KEY
-    return text.replace(key, _REDACTED) if key and text and key in text else text
+    return scrub_configured_secrets(text) if text else text
 
 
 def _usage_fields(usage) -> tuple[dict, dict]:
