@@ -8,6 +8,7 @@ ModelPrice when the sender gives none.
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import uuid
@@ -165,16 +166,48 @@ def _gunzip(data: bytes, *, max_bytes: int, too_large: Exception) -> bytes:
     return bytes(out)
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not valid JSON")
+def _int_or_infinity(literal: str) -> int | float:
+    try:
+        return int(literal)
+    except ValueError:  # more digits than Python converts (4,300)
+        return -math.inf if literal.startswith("-") else math.inf
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity); ParseError (400) when the body is not JSON."""
+    """The body as Python reads JSON; ParseError (400) when it is not JSON.
+
+    NaN, Infinity, 1e400 (read as infinity) and integers past Python's 4,300 digits (read as
+    infinity too) are let through: they are refused per event or span by the fields that hold
+    them, so one such number does not cost the rest of the batch.
+    """
     try:
-        return json.loads(body, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+                raise
+            # Only an over-long integer fails this way. The hook is not used from the start
+            # because a Python call per integer adds nearly half to the time of a parse.
+            return json.loads(body, parse_int=_int_or_infinity)
+    except (ValueError, RecursionError) as exc:
         raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+
+
+# Deeper JSON values would break recursive code downstream (repr, json.dumps, the database
+# driver) before they reach a database; protobuf refuses deeper messages as well.
+MAX_JSON_DEPTH = 100
+
+
+def json_too_deep(value: Any, *, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when lists and objects in `value` nest deeper than `limit`. Walks without recursing."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def batch_events(*, payload: Any, max_events: int) -> list:
@@ -234,7 +267,7 @@ def error_type_from(raw: str, *, http_status: int | None = None) -> tuple[str, s
     alias = _ERROR_ALIASES.get(raw.rsplit(".", 1)[-1].lower())
     if alias:
         return alias, raw
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) == 3:
         return error_type_for_status(int(raw)), raw
     return ErrorType.UNKNOWN, raw
 
@@ -338,19 +371,70 @@ def _temperature(value) -> float:
 def _messages(value) -> str:
     if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
         raise _Invalid('Must be a list of {"role": ..., "content": ...} objects.')
+    if json_too_deep(value):
+        raise _Invalid(f"Must not nest deeper than {MAX_JSON_DEPTH} levels.")
     return _clean(render_messages(value))
 
 
 def _metadata(value) -> dict:
     if not isinstance(value, dict):
         raise _Invalid("Must be a JSON object.")
-    # One dump covers nested keys and values; NUL stays escaped, a lone surrogate does not.
-    dumped = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" in dumped:  # PostgreSQL jsonb refuses NUL characters
-        raise _Invalid("Must not contain NUL characters.")
-    if has_lone_surrogate(dumped):
-        raise _Invalid(_SURROGATE_MESSAGE)
+    problem = _metadata_problem(value)
+    if problem:
+        raise _Invalid(problem)
     return value
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= 40 else name[:40] + "..."
+
+
+def _json_path(trail) -> str:
+    parts = []
+    while trail:
+        key, trail = trail
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        elif _PLAIN_KEY.fullmatch(key):
+            parts.append(f".{key}")
+        else:  # ASCII-escaped and cut: the path is echoed in the response
+            parts.append(f"[{json.dumps(_cut(key))}]")
+    return "metadata" + "".join(reversed(parts))
+
+
+def _metadata_problem(metadata: dict) -> str | None:
+    """What makes metadata unstorable, naming where ('metadata.a.b[1] must be ...'); None when storable.
+
+    PostgreSQL jsonb refuses NaN, infinities and NUL characters, no column holds a lone
+    surrogate, and deep nesting breaks recursive code on the way. Walks without recursing.
+    """
+    stack = [(metadata, None, 1)]  # (value, trail of keys back to the root, depth)
+    while stack:
+        value, trail, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                while trail[1]:  # named by its outermost key: the full path would be 100 steps long
+                    trail = trail[1]
+                return f"{_json_path(trail)} nests deeper than {MAX_JSON_DEPTH} levels."
+            if isinstance(value, dict):
+                for key in value:
+                    if "\x00" in key:
+                        return f"{_json_path(trail)} has a key with a NUL character."
+                    if has_lone_surrogate(key):
+                        return f"{_json_path(trail)} has a key with a lone surrogate (invalid Unicode)."
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            # Reversed onto the stack, so the first problem in document order is the one reported.
+            stack.extend(reversed([(child, (key, trail), depth + 1) for key, child in items]))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{_json_path(trail)} must be a finite number."
+        elif isinstance(value, str) and "\x00" in value:
+            return f"{_json_path(trail)} must not contain NUL characters."
+        elif isinstance(value, str) and has_lone_surrogate(value):
+            return f"{_json_path(trail)} must not contain lone surrogates (invalid Unicode)."
+    return None
 
 
 def _status(value) -> str:
@@ -392,6 +476,16 @@ _EVENT_FIELDS = {
     "cost_estimate": _cost,
 }
 
+_NUMBER_FIELDS = frozenset({
+    "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "latency_ms", "time_to_first_token_ms",
+    "http_status", "temperature", "max_tokens", "cost_estimate",
+})
+
+
+def _field_name(name: str) -> str:
+    # Echoed in the answer: an odd name (a lone surrogate, a megabyte) is escaped and cut.
+    return name if _PLAIN_KEY.fullmatch(name) else json.dumps(_cut(name))
+
 
 def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
     """Parsed values of one event and its field errors ({} when valid); nulls count as absent."""
@@ -401,7 +495,9 @@ def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
     for name, raw in event.items():
         parse = _EVENT_FIELDS.get(name)
         if parse is None:
-            errors[name] = "Unknown field."
+            errors[_field_name(name)] = "Unknown field."
+        elif name in _NUMBER_FIELDS and isinstance(raw, float) and not math.isfinite(raw):  # NaN, 1e400
+            errors[name] = "Must be a finite number."
         elif raw is not None:
             try:
                 values[name] = parse(raw)
@@ -506,6 +602,9 @@ def ingest_events(*, events: list, ingest_key: IngestKey | None) -> BatchReport:
         values, errors = validate_event(event)
         if errors:
             raw_id = event.get("request_id") if isinstance(event, dict) else None
+            # Echoed only when it can be: a number, a list or invalid Unicode would break the answer.
+            if not isinstance(raw_id, str) or len(raw_id) > 100 or has_lone_surrogate(raw_id):
+                raw_id = None
             report.rejected.append({"index": index, "request_id": raw_id, "fields": errors})
             continue
         row = event_row(values, ingest_key=ingest_key, now=now)

@@ -28,7 +28,9 @@ class IngestEventSerializer(serializers.Serializer):
     finish_reason = serializers.CharField(max_length=32, required=False)
     temperature = serializers.FloatField(min_value=0, max_value=10, required=False)
     max_tokens = serializers.IntegerField(min_value=0, required=False)
-    metadata = serializers.DictField(required=False)
+    metadata = serializers.DictField(
+        required=False, help_text="Any JSON object up to 100 levels deep; numbers finite, no NUL characters."
+    )
     cost_estimate = serializers.DecimalField(
         max_digits=14, decimal_places=6, min_value=0, required=False, help_text="USD; default from model prices."
     )

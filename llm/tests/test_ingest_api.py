@@ -210,7 +210,7 @@ def test_it_strips_nul_characters_that_postgresql_cannot_store(ingest_secret):
     body = post(ingest_secret, {"events": [event(prompt_text="a\x00b"), event(metadata={"k": "v\x00"})]}).json()
 
     assert LLMRequestLog.objects.get().prompt_text == "ab"
-    assert body["rejected"][0]["fields"] == {"metadata": "Must not contain NUL characters."}
+    assert body["rejected"][0]["fields"] == {"metadata": "metadata.k must not contain NUL characters."}
 
 
 def test_it_rejects_lone_surrogates_per_event_and_stores_the_rest(ingest_secret):
@@ -230,8 +230,8 @@ def test_it_rejects_lone_surrogates_per_event_and_stores_the_rest(ingest_secret)
     assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
         (0, {"prompt_text": message}),
         (1, {"error_message": message}),
-        (2, {"metadata": message}),
-        (3, {"metadata": message}),
+        (2, {"metadata": "metadata.a must not contain lone surrogates (invalid Unicode)."}),
+        (3, {"metadata": "metadata.nested[0] has a key with a lone surrogate (invalid Unicode)."}),
         (4, {"messages": message}),
         (5, {"user_id": message}),
     ]
@@ -389,7 +389,7 @@ def test_it_accepts_a_charset_on_the_json_content_type(ingest_secret):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("raw", [b'{"events": [', b"\xff\xfe", b'{"events": [{"latency_ms": NaN}]}'])
+@pytest.mark.parametrize("raw", [b'{"events": [', b"\xff\xfe", b'{"events": [{"latency_ms": NaX}]}'])
 def test_it_answers_400_for_malformed_json(ingest_secret, raw):
     response = post(ingest_secret, None, raw=raw)
 
@@ -526,3 +526,109 @@ def test_it_answers_503_when_the_database_refuses_the_batch(ingest_key):
     # The sender retries the same batch and it is stored.
     assert post(secret, {"events": [event()]}).status_code == 200
     assert LLMRequestLog.objects.count() == 1
+
+
+# --- Hostile numbers and shapes -----------------------------------------------------------
+
+def raw_batch(*events: str) -> bytes:
+    """A batch written by hand: Python's json.dumps cannot write 1e400 or a 5,000-digit integer."""
+    return ('{"events": [' + ", ".join(events) + "]}").encode()
+
+
+def test_it_rejects_non_finite_numbers_in_metadata_per_event_and_stores_the_rest(ingest_secret):
+    huge = "9" * 5000  # past Python's 4,300-digit limit for integers
+    response = post(ingest_secret, None, raw=raw_batch(
+        '{"model": "m", "metadata": {"x": 1e400}}',
+        '{"model": "m", "metadata": {"a": {"b": [1, NaN]}}}',
+        '{"model": "m", "metadata": {"neg": -Infinity}}',
+        '{"model": "m", "metadata": {"n": -' + huge + "}}",
+        '{"model": "m", "metadata": {"odd key!": [Infinity]}}',
+        '{"model": "m", "user_id": "kept", "metadata": {"big": 1180591620717411303424, "small": 1e-400, "f": 1.5}}',
+    ))
+
+    assert response.status_code == 200, response.content
+    assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
+        (0, {"metadata": "metadata.x must be a finite number."}),
+        (1, {"metadata": "metadata.a.b[1] must be a finite number."}),
+        (2, {"metadata": "metadata.neg must be a finite number."}),
+        (3, {"metadata": "metadata.n must be a finite number."}),
+        (4, {"metadata": 'metadata["odd key!"][0] must be a finite number.'}),
+    ]
+    row = LLMRequestLog.objects.get()
+    assert (row.user_id, row.metadata) == ("kept", {"big": 2**70, "small": 0.0, "f": 1.5})
+
+
+def test_it_rejects_non_finite_numbers_in_numeric_fields_per_event(ingest_secret):
+    response = post(ingest_secret, None, raw=raw_batch(
+        '{"model": "m", "latency_ms": 1e400}',
+        '{"model": "m", "time_to_first_token_ms": NaN}',
+        '{"model": "m", "temperature": -Infinity}',
+        '{"model": "m", "cost_estimate": Infinity}',
+        '{"model": "m", "prompt_tokens": ' + "9" * 5000 + "}",
+        '{"model": "m", "max_tokens": 1e400, "http_status": NaN}',
+        '{"model": "m", "user_id": "kept", "latency_ms": 12.5}',
+    ))
+
+    assert response.status_code == 200, response.content
+    finite = "Must be a finite number."
+    assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
+        (0, {"latency_ms": finite}),
+        (1, {"time_to_first_token_ms": finite}),
+        (2, {"temperature": finite}),
+        (3, {"cost_estimate": finite}),
+        (4, {"prompt_tokens": finite}),
+        (5, {"max_tokens": finite, "http_status": finite}),
+    ]
+    assert list(LLMRequestLog.objects.values_list("user_id", "latency_ms")) == [("kept", 12.5)]
+
+
+def test_it_rejects_metadata_and_messages_nested_too_deeply(ingest_secret):
+    deep = "[" * 500 + "]" * 500  # deep enough to break recursive code further down, not the parser
+    response = post(ingest_secret, None, raw=raw_batch(
+        '{"model": "m", "metadata": {"deep": ' + deep + "}}",
+        '{"model": "m", "messages": [{"role": "user", "content": ' + deep + "}]}",
+        '{"model": "m", "user_id": "kept", "metadata": {"shallow": [[[1]]]}}',
+    ))
+
+    assert response.status_code == 200, response.content
+    assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
+        (0, {"metadata": "metadata.deep nests deeper than 100 levels."}),
+        (1, {"messages": "Must not nest deeper than 100 levels."}),
+    ]
+    assert LLMRequestLog.objects.get().metadata == {"shallow": [[[1]]]}
+
+
+def test_it_answers_400_for_a_body_nested_past_the_parser(ingest_secret):
+    response = post(ingest_secret, None, raw=b'{"events": [{"metadata": {"x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}]}")
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Malformed JSON")
+
+
+def test_it_answers_rejected_events_whose_ids_and_names_cannot_be_echoed(ingest_secret):
+    response = post(ingest_secret, None, raw=raw_batch(
+        '{"model": "m", "request_id": NaN}',
+        '{"model": "m", "request_id": "\\ud800"}',
+        '{"model": "m", "request_id": ' + "[" * 500 + "]" * 500 + "}",
+        '{"model": "m", "\\ud800": 1, "' + "k" * 500 + '": 2}',
+        '{"model": "m", "user_id": "kept"}',
+    ))
+
+    assert response.status_code == 200, response.content
+    rejected = response.json()["rejected"]
+    assert [(r["index"], r["request_id"]) for r in rejected] == [(0, None), (1, None), (2, None), (3, None)]
+    assert [r["fields"] for r in rejected[:3]] == [{"request_id": "Must be a UUID."}] * 3
+    assert rejected[3]["fields"] == {'"\\ud800"': "Unknown field.", '"' + "k" * 40 + '..."': "Unknown field."}
+    assert LLMRequestLog.objects.get().user_id == "kept"
+
+
+def test_it_maps_error_types_of_unicode_or_huge_digits_to_unknown(ingest_secret):
+    response = post(ingest_secret, {"events": [
+        event(user_id="superscript", status="error", error_type="²"),
+        event(user_id="long", status="error", error_type="9" * 200),
+    ]})
+
+    assert response.status_code == 200, response.content
+    rows = {row.user_id: row for row in LLMRequestLog.objects.all()}
+    assert (rows["superscript"].error_type, rows["superscript"].metadata) == ("unknown", {"error_type_raw": "²"})
+    assert rows["long"].error_type == "unknown"
