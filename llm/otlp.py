@@ -8,6 +8,7 @@ skipped; a span is stored once per (trace_id, span_id), so a retried export is h
 import base64
 import binascii
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rest_framework import exceptions
 
 from llm.capture import captured_text, render_messages
@@ -29,10 +30,12 @@ from django.utils import timezone
 from llm.ingest import (
     MAX_ERROR_MESSAGE_CHARS,
     MAX_INT,
+    MAX_JSON_DEPTH,
     TIMESTAMP_WINDOW,
     error_type_for_status,
     error_type_from,
     has_lone_surrogate,
+    json_too_deep,
     parse_json,
     price_rows,
     timestamp_window,
@@ -45,6 +48,11 @@ JSON = "application/json"
 # request_id of a span row: derived from its ids, so the same span always gets the same one.
 _SPAN_NAMESPACE = uuid.UUID("6f1d3c1e-0b7a-4d53-9a55-4c1c0c7e6a11")
 _MAX_REPORTED_ERRORS = 5
+# Span, service, scope and operation names as kept in metadata, and a span's name quoted in an error.
+_LABEL_CHARS = 200
+_QUOTED_CHARS = 100
+# protobuf's JSON parser counts a span as three levels below the export.
+_SPAN_DEPTH = 100 - 3
 
 
 class _Rejected(Exception):
@@ -57,7 +65,8 @@ def decode_request(*, body: bytes, media_type: str) -> tuple[ExportTraceServiceR
     """Decode an OTLP/HTTP trace export (protobuf, or OTLP/JSON with hex ids); ParseError (400) when undecodable.
 
     Also returns the errors of OTLP/JSON spans dropped while decoding (one each): a span holding a lone
-    surrogate, which protobuf strings cannot hold, is refused alone instead of failing the whole export.
+    surrogate, which protobuf strings cannot hold, or a value the OTLP/JSON mapping refuses (an intValue
+    of 5,000 digits), is refused alone instead of failing the whole export.
     """
     message = ExportTraceServiceRequest()
     if media_type == PROTOBUF:
@@ -70,11 +79,18 @@ def decode_request(*, body: bytes, media_type: str) -> tuple[ExportTraceServiceR
     if not isinstance(payload, dict):
         raise exceptions.ParseError("OTLP/JSON body must be an object with resourceSpans.")
     _hex_ids_to_base64(payload)
-    dropped = _drop_spans_with_surrogates(payload)
+    dropped = _drop_spans(payload, _unicode_problem)
     try:
         json_format.ParseDict(payload, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise exceptions.ParseError(f"Body is not an OTLP/JSON trace export: {exc}") from None
+    except (json_format.ParseError, ValueError, TypeError):
+        # A span the mapping refuses (an intValue of 5,000 digits, a double of 1e400) is dropped
+        # alone; parsing each span is paid only then. What still fails is the export's own shape.
+        dropped += _drop_spans(payload, _mapping_problem)
+        message = ExportTraceServiceRequest()
+        try:
+            json_format.ParseDict(payload, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            raise exceptions.ParseError(f"Body is not an OTLP/JSON trace export: {_cut(str(exc), 500)}") from None
     return message, dropped
 
 
@@ -100,19 +116,47 @@ def _hex_ids_to_base64(payload: dict) -> None:
                     convert(link)
 
 
-def _drop_spans_with_surrogates(payload: dict) -> list[str]:
+def _drop_spans(payload: dict, problem) -> list[str]:
+    """Remove from the OTLP/JSON payload the spans for which problem(span) names one; an error for each."""
     errors = []
     for resource_spans in _items(payload, "resourceSpans", "resource_spans"):
         for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
             spans, kept = _items(scope_spans, "spans"), []
             for span in spans:
-                if has_lone_surrogate(json.dumps(span, ensure_ascii=False)):
-                    errors.append(f"span {span.get('name')!r}: holds a lone surrogate (invalid Unicode)")
+                reason = problem(span)
+                if reason:
+                    errors.append(f"span {_quoted(span.get('name'))}: {reason}")
                 else:
                     kept.append(span)
             if len(kept) < len(spans):
                 scope_spans["spans"] = kept
     return errors
+
+
+def _unicode_problem(span: dict) -> str | None:
+    # A lone surrogate cannot become a protobuf string.
+    try:
+        dumped = json.dumps(span, ensure_ascii=False)
+    except RecursionError:  # protobuf would refuse this depth too
+        return f"nests deeper than {MAX_JSON_DEPTH} levels"
+    return "holds a lone surrogate (invalid Unicode)" if has_lone_surrogate(dumped) else None
+
+
+def _mapping_problem(span: dict) -> str | None:
+    try:
+        json_format.ParseDict(span, Span(), ignore_unknown_fields=True, max_recursion_depth=_SPAN_DEPTH)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        return _cut(str(exc), 200)
+    return None
+
+
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[:length] + "..."
+
+
+def _quoted(name) -> str:
+    """A span's name as errors quote it: cut, and escaped by repr so that any name can be echoed."""
+    return repr(_cut(name, _QUOTED_CHARS)) if isinstance(name, str) else "(unnamed)"
 
 
 def _items(obj, *keys) -> list:
@@ -138,7 +182,10 @@ def encode_response(*, rejected: int, message: str, media_type: str) -> bytes:
 # --- Spans → rows ---------------------------------------------------------------------
 
 def attribute_value(value):
-    """A Python value for an OTLP AnyValue (arrays → lists, kvlists → dicts, bytes → hex)."""
+    """A Python value for an OTLP AnyValue (arrays → lists, kvlists → dicts, bytes → hex).
+
+    Recursing is safe: protobuf's parsers refuse messages nested past 100 levels.
+    """
     kind = value.WhichOneof("value")
     if kind is None:
         return None
@@ -163,28 +210,52 @@ def is_llm_span(attrs: dict) -> bool:
     return has_system and bool(_first(attrs, "gen_ai.request.model", "gen_ai.response.model"))
 
 
-def _first(attrs: dict, *names):
+def _first_named(attrs: dict, *names) -> tuple[str, object]:
+    """(name, value) of the first attribute present and not empty; (names[0], None) when none is."""
     for name in names:
         value = attrs.get(name)
         if value not in (None, "", []):
-            return value
-    return None
+            return name, value
+    return names[0], None
 
 
-def _short(value, length: int) -> str:
+def _first(attrs: dict, *names):
+    return _first_named(attrs, *names)[1]
+
+
+def _short(value, length: int | None) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL characters; they carry no meaning in names or LLM text.
     return "" if value is None else str(value).replace("\x00", "")[:length]
 
 
+def _text(attrs: dict, *names, length: int | None = _LABEL_CHARS) -> str:
+    """The first of the named attributes present, as text (NUL removed, cut to length); '' when none.
+
+    Raises _Rejected for a NaN or infinite double: no sender means one as a name or a text.
+    """
+    name, value = _first_named(attrs, *names)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Rejected(f"{name} must be a string, got {value}")
+    return _short(value, length)
+
+
 def _tokens(attrs: dict, *names) -> int:
-    value = _first(attrs, *names)
+    name, value = _first_named(attrs, *names)
     if value is None:
         return 0
-    if isinstance(value, str) and value.isdigit():
+    shown = _cut(repr(value), 40)
+    # ASCII digits only: str.isdigit() also passes '²', which int() refuses, and int() of
+    # thousands of digits fails (or takes long) before any range check.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) > len(str(MAX_INT)):
+            raise _Rejected(f"{name} must be at most {MAX_INT}, got {shown}")
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
-        raise _Rejected(f"{names[0]} must be a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Rejected(f"{name} must be a non-negative integer, got {shown}")
+    if value > MAX_INT:
+        raise _Rejected(f"{name} must be at most {MAX_INT}, got {shown}")
     return value
 
 
@@ -199,13 +270,30 @@ def _whole(value) -> int | None:
     return None if number is None else int(number)
 
 
+_NOT_JSON = object()
+
+
+def _json_attribute(text: str, *, name: str):
+    """The value of an attribute holding JSON text, or _NOT_JSON when the text is not JSON.
+
+    Raises _Rejected when it nests past MAX_JSON_DEPTH: the parser itself gives up (RecursionError)
+    a little deeper, and rendering a deep value (str, json.dumps) recurses as well.
+    """
+    try:
+        value = json.loads(text)
+        if not json_too_deep(value):
+            return value
+    except ValueError:
+        return _NOT_JSON
+    except RecursionError:
+        pass
+    raise _Rejected(f"{name} nests deeper than {MAX_JSON_DEPTH} levels")
+
+
 def _invocation_parameters(attrs: dict) -> dict:
     # OpenInference puts temperature and max_tokens in one JSON string.
     raw = attrs.get("llm.invocation_parameters")
-    try:
-        params = json.loads(raw) if isinstance(raw, str) else {}
-    except ValueError:
-        return {}
+    params = _json_attribute(raw, name="llm.invocation_parameters") if isinstance(raw, str) else {}
     return params if isinstance(params, dict) else {}
 
 
@@ -232,32 +320,33 @@ def span_row(
     if prompt + completion > MAX_INT:
         raise _Rejected("token counts too large")
     params = _invocation_parameters(attrs)
-    request_model = _first(attrs, "gen_ai.request.model", "llm.model_name")
-    response_model = attrs.get("gen_ai.response.model")
-    provider = _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    request_model = _text(attrs, "gen_ai.request.model", "llm.model_name", length=200)  # model_name's column
+    response_model = _text(attrs, "gen_ai.response.model", length=200)
+    provider = _text(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", length=50)
     parent = span.parent_span_id.hex()
     finish = _first(attrs, "gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason", "llm.finish_reason")
+    # Text only, so nothing a sender puts in these attributes (NaN, NUL) can fail the jsonb column.
     metadata = {
-        "span_name": span.name,
-        "operation": attrs.get("gen_ai.operation.name"),
-        "service": resource.get("service.name"),
-        "scope": scope_name or None,
-        "response_model": response_model if response_model != request_model else None,
+        "span_name": _short(span.name, _LABEL_CHARS),
+        "operation": _text(attrs, "gen_ai.operation.name"),
+        "service": _text(resource, "service.name"),
+        "scope": _short(scope_name, _LABEL_CHARS),
+        "response_model": response_model if response_model != request_model else "",
     }
     return LLMRequestLog(
         request_id=uuid.uuid5(_SPAN_NAMESPACE, trace_id + span_id),
         timestamp=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=dt_timezone.utc),
         # The requested model is the one priced and grouped by; a dated response model
         # ("...-2024-08-06") would match no price.
-        model_name=_short(request_model or response_model or "unknown", 200),
-        provider=_short(provider or "unknown", 50).lower(),
+        model_name=request_model or response_model or "unknown",
+        provider=(provider or "unknown").lower(),
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         cached_prompt_tokens=min(cached, prompt),
         latency_ms=max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6,
-        user_id=_short(_first(attrs, "user.id", "enduser.id"), 255),
-        session_id=_short(_first(attrs, "session.id", "gen_ai.conversation.id"), 255),
+        user_id=_text(attrs, "user.id", "enduser.id", length=255),
+        session_id=_text(attrs, "session.id", "gen_ai.conversation.id", length=255),
         finish_reason=_short(finish[0] if isinstance(finish, list) else finish, 32),
         temperature=_optional_number(
             _first({**params, **attrs}, "gen_ai.request.temperature", "temperature"), low=0, high=10
@@ -265,15 +354,15 @@ def span_row(
         max_tokens=_whole(
             _first({**params, **attrs}, "gen_ai.request.max_tokens", "max_tokens", "max_completion_tokens")
         ),
-        provider_request_id=_short(attrs.get("gen_ai.response.id"), 255),
+        provider_request_id=_text(attrs, "gen_ai.response.id", length=255),
         source=Source.OTLP,
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=parent if len(parent) == 16 and int(parent, 16) else "",
         ingest_key=ingest_key,
         metadata={k: v for k, v in metadata.items() if v},
-        prompt_text=captured_text(_input_text(attrs)),
-        response_text=captured_text(_output_text(attrs)),
+        prompt_text=captured_text(_input_text(attrs).replace("\x00", "")),
+        response_text=captured_text(_output_text(attrs).replace("\x00", "")),
         **_error_fields(span, attrs),
     )
 
@@ -323,49 +412,52 @@ def _exception_message(span) -> str:
 
 # --- Texts ------------------------------------------------------------------------------
 
-_DEPRECATED_PROMPT = re.compile(r"^gen_ai\.(prompt|completion)\.(\d+)\.(role|content)$")
+# ASCII digits, and few: an index is turned into an int to order the messages.
+_DEPRECATED_PROMPT = re.compile(r"^gen_ai\.(prompt|completion)\.([0-9]+)\.(role|content)$")
 _OPENINFERENCE_MESSAGE = re.compile(
-    r"^llm\.(input|output)_messages\.(\d+)\.message\.(role|content|contents\.\d+\.message_content\.text)$"
+    r"^llm\.(input|output)_messages\.([0-9]+)\.message\.(role|content|contents\.[0-9]+\.message_content\.text)$"
 )
+_MAX_MESSAGE_INDEX = 999_999
 
 
 def _input_text(attrs: dict) -> str:
+    """The prompt as text, NUL characters left in; _Rejected for JSON nested too deeply or a NaN text."""
     if "gen_ai.input.messages" in attrs:
-        text = _semconv_messages(attrs["gen_ai.input.messages"])
+        text = _semconv_messages(attrs["gen_ai.input.messages"], name="gen_ai.input.messages")
         system = attrs.get("gen_ai.system_instructions")
-        return f"system: {_semconv_parts(system)}\n\n{text}" if system else text
-    return _indexed_messages(attrs, "prompt", "input") or _short(attrs.get("input.value"), 10**9)
+        return f"system: {_semconv_parts(system, name='gen_ai.system_instructions')}\n\n{text}" if system else text
+    return _indexed_messages(attrs, "prompt", "input") or _text(attrs, "input.value", length=None)
 
 
 def _output_text(attrs: dict) -> str:
     if "gen_ai.output.messages" in attrs:
-        return _semconv_messages(attrs["gen_ai.output.messages"])
-    return _indexed_messages(attrs, "completion", "output") or _short(attrs.get("output.value"), 10**9)
+        return _semconv_messages(attrs["gen_ai.output.messages"], name="gen_ai.output.messages")
+    return _indexed_messages(attrs, "completion", "output") or _text(attrs, "output.value", length=None)
 
 
-def _semconv_messages(value) -> str:
+def _semconv_messages(value, *, name: str) -> str:
     """gen_ai.input/output.messages: [{"role", "parts": [{"type": "text", "content": ...}]}] as JSON or structured."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value.replace("\x00", "")
+        parsed = _json_attribute(value, name=name)
+        if parsed is _NOT_JSON:
+            return value
+        value = parsed
     if not isinstance(value, list):
         return ""
     messages = [
-        {"role": m.get("role", "user"), "content": _semconv_parts(m.get("parts", m.get("content", "")))}
+        {"role": m.get("role", "user"), "content": _semconv_parts(m.get("parts", m.get("content", "")), name=name)}
         for m in value
         if isinstance(m, dict)
     ]
-    return render_messages(messages).replace("\x00", "")
+    return render_messages(messages)
 
 
-def _semconv_parts(parts) -> str:
+def _semconv_parts(parts, *, name: str) -> str:
     if isinstance(parts, str):
-        try:
-            parts = json.loads(parts)
-        except ValueError:
+        parsed = _json_attribute(parts, name=name)
+        if parsed is _NOT_JSON:
             return parts
+        parts = parsed
     if not isinstance(parts, list):
         return str(parts)
     texts = []
@@ -390,12 +482,14 @@ def _indexed_messages(attrs: dict, deprecated_side: str, openinference_side: str
         match = _DEPRECATED_PROMPT.match(key) or _OPENINFERENCE_MESSAGE.match(key)
         if not match or match.group(1) not in (deprecated_side, openinference_side):
             continue
+        if len(match.group(2)) > len(str(_MAX_MESSAGE_INDEX)):
+            raise _Rejected(f"{_cut(key, 60)}: message index above {_MAX_MESSAGE_INDEX}")
         message = found.setdefault(int(match.group(2)), {"role": "user", "content": ""})
         if match.group(3) == "role":
             message["role"] = str(value)
         else:
             message["content"] = "\n".join(filter(None, [message["content"], str(value)]))
-    return render_messages([found[i] for i in sorted(found)]).replace("\x00", "") if found else ""
+    return render_messages([found[i] for i in sorted(found)]) if found else ""
 
 
 # --- Storing ----------------------------------------------------------------------------
@@ -436,7 +530,7 @@ def ingest_spans(
                     rows.append(row)
                 except _Rejected as exc:
                     report.rejected += 1
-                    report.errors.append(f"span {span.name!r}: {exc}")
+                    report.errors.append(f"span {_quoted(span.name)}: {exc}")
     price_rows(rows)
     report.stored = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
     report.duplicates = len(rows) - report.stored

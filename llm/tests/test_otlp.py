@@ -1,4 +1,6 @@
 """POST /v1/traces and /api/otel/v1/traces: OTLP/HTTP trace exports mapped to call rows."""
+import base64
+import copy
 import gzip
 import json
 from datetime import datetime, timezone
@@ -8,6 +10,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import override_settings
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -354,3 +357,206 @@ def test_it_runs_the_same_queries_for_one_span_or_fifty(ingest_secret, django_as
     with django_assert_num_queries(5):
         response = post_json(ingest_secret, body)
     assert response["X-Spans-Stored"] == str(size)
+
+
+# --- Hostile spans --------------------------------------------------------------------------
+
+def to_protobuf(body: dict) -> bytes:
+    """An OTLP/JSON export (hex ids) as the protobuf bytes an SDK would send."""
+    body = copy.deepcopy(body)
+    for resource_spans in body["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for item in scope_spans["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    item[key] = base64.b64encode(bytes.fromhex(item[key])).decode()
+    message = ExportTraceServiceRequest()
+    json_format.ParseDict(body, message)
+    return message.SerializeToString()
+
+
+def post_as(encoding, secret, body):
+    if encoding == "json":
+        return post_json(secret, body)
+    return APIClient().post("/v1/traces", data=to_protobuf(body), content_type="application/x-protobuf", **bearer(secret))
+
+
+def partial_success(response) -> tuple[int, str]:
+    """(rejected spans, error message) of an answer in either encoding."""
+    if response["Content-Type"] == "application/x-protobuf":
+        partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+        return partial.rejected_spans, partial.error_message
+    partial = response.json().get("partialSuccess", {})
+    return int(partial.get("rejectedSpans", 0)), partial.get("errorMessage", "")
+
+
+def resource(service_name, *spans, scope_name="my.instrumentation"):
+    return {
+        "resource": {"attributes": [{"key": "service.name", "value": service_name}]},
+        "scopeSpans": [{"scope": {"name": scope_name}, "spans": list(spans)}],
+    }
+
+
+def double(text):
+    return {"doubleValue": text}  # OTLP/JSON writes NaN and the infinities as strings
+
+
+def deep(levels):
+    return "[" * levels + "]" * levels
+
+
+ENCODINGS = ["json", "protobuf"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_it_strips_nul_characters_from_names_labels_and_texts(ingest_secret, encoding):
+    nul = {
+        **CURRENT,
+        "gen_ai.operation.name": "ch\x00at",
+        "gen_ai.response.model": "test/model-\x000125",
+        "gen_ai.system_instructions": "Be\x00 brief.",
+    }
+    body = {"resourceSpans": [resource(
+        {"stringValue": "check\x00out"},
+        span("0000000000000301", nul, name="chat\x00 test/model"),
+        span("0000000000000302", CURRENT),
+        scope_name="my.\x00instrumentation",
+    )]}
+
+    response = post_as(encoding, ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert partial_success(response) == (0, "")
+    rows = {row.span_id: row for row in LLMRequestLog.objects.all()}
+    assert rows["0000000000000301"].metadata == {
+        "span_name": "chat test/model", "operation": "chat", "service": "checkout",
+        "scope": "my.instrumentation", "response_model": "test/model-0125",
+    }
+    assert rows["0000000000000301"].prompt_text == "system: Be brief.\n\nuser: Hi?"
+    assert rows["0000000000000302"].metadata["service"] == "checkout"
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_it_rejects_spans_with_nan_or_infinite_text_attributes_and_keeps_the_rest(ingest_secret, encoding):
+    def with_double(key, text):
+        return [attr(k, v) for k, v in CURRENT.items() if k != key] + [{"key": key, "value": double(text)}]
+
+    body = {"resourceSpans": [
+        resource({"stringValue": "checkout"},
+                 {**span("0000000000000401", {}, name="nan operation"),
+                  "attributes": with_double("gen_ai.operation.name", "NaN")},
+                 {**span("0000000000000402", {}, name="infinite model"),
+                  "attributes": with_double("gen_ai.response.model", "Infinity")},
+                 {**span("0000000000000403", {}, name="infinite user"),
+                  "attributes": [*with_double("user.id", "-Infinity")]},
+                 span("0000000000000404", CURRENT, name="kept")),
+        resource(double("NaN"), span("0000000000000405", CURRENT, name="nan service")),
+    ]}
+
+    response = post_as(encoding, ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert partial_success(response) == (4, "; ".join([
+        "span 'nan operation': gen_ai.operation.name must be a string, got nan",
+        "span 'infinite model': gen_ai.response.model must be a string, got inf",
+        "span 'infinite user': user.id must be a string, got -inf",
+        "span 'nan service': service.name must be a string, got nan",
+    ]))
+    assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["0000000000000404"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_it_rejects_token_counts_that_are_not_plain_integers(ingest_secret, encoding):
+    body = export(
+        span("0000000000000501", {**CURRENT, "gen_ai.usage.input_tokens": "9" * 5000}, name="huge"),
+        span("0000000000000502", {**CURRENT, "gen_ai.usage.input_tokens": "²"}, name="superscript"),
+        span("0000000000000503", {**CURRENT, "gen_ai.usage.output_tokens": "\u0661\u0662"}, name="arabic"),
+        span("0000000000000504", {**CURRENT, "gen_ai.usage.input_tokens": "12"}, name="digits"),
+    )
+
+    response = post_as(encoding, ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert partial_success(response) == (3, "; ".join([
+        "span 'huge': gen_ai.usage.input_tokens must be at most 2147483647, got '" + "9" * 39 + "...",
+        "span 'superscript': gen_ai.usage.input_tokens must be a non-negative integer, got '²'",
+        "span 'arabic': gen_ai.usage.output_tokens must be a non-negative integer, got '١٢'",
+    ]))
+    assert list(LLMRequestLog.objects.values_list("span_id", "prompt_tokens")) == [("0000000000000504", 12)]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_it_rejects_a_message_index_of_thousands_of_digits(ingest_secret, encoding):
+    deprecated = {"gen_ai.system": "groq", "gen_ai.request.model": "m"}
+    body = export(
+        span("0000000000000601", {**deprecated, "gen_ai.prompt." + "7" * 5000 + ".content": "hi"}, name="long index"),
+        span("0000000000000602", {**deprecated, "gen_ai.prompt.3.content": "hi"}),
+    )
+
+    response = post_as(encoding, ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert partial_success(response) == (
+        1, "span 'long index': gen_ai.prompt." + "7" * 46 + "...: message index above 999999",
+    )
+    assert list(LLMRequestLog.objects.values_list("span_id", "prompt_text")) == [("0000000000000602", "user: hi")]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("levels", [200_000, 500])
+def test_it_rejects_json_attributes_nested_too_deeply_and_keeps_the_rest(ingest_secret, encoding, levels):
+    nested_part = json.dumps([{"role": "user", "parts": deep(levels)}])
+    body = export(
+        span("0000000000000701", {**CURRENT, "llm.invocation_parameters": deep(levels)}, name="params"),
+        span("0000000000000702", {**CURRENT, "gen_ai.input.messages": deep(levels)}, name="messages"),
+        span("0000000000000703", {**CURRENT, "gen_ai.input.messages": nested_part}, name="parts"),
+        span("0000000000000704", {**CURRENT, "gen_ai.system_instructions": deep(levels)}, name="system"),
+        span("0000000000000705", {**CURRENT, "llm.invocation_parameters": '{"temperature": NaN, "max_tokens": 1e400}'}),
+    )
+
+    response = post_as(encoding, ingest_secret, body)
+
+    assert response.status_code == 200, response.content
+    assert partial_success(response) == (4, "; ".join([
+        "span 'params': llm.invocation_parameters nests deeper than 100 levels",
+        "span 'messages': gen_ai.input.messages nests deeper than 100 levels",
+        "span 'parts': gen_ai.input.messages nests deeper than 100 levels",
+        "span 'system': gen_ai.system_instructions nests deeper than 100 levels",
+    ]))
+    row = LLMRequestLog.objects.get()
+    assert (row.span_id, row.temperature, row.max_tokens) == ("0000000000000705", 0.0, 256)
+
+
+def test_it_drops_spans_that_the_otlp_json_mapping_refuses_and_keeps_the_rest(ingest_secret):
+    def with_value(span_id, name, value):
+        return {**span(span_id, CURRENT, name=name), "attributes": [
+            *[attr(k, v) for k, v in CURRENT.items()], {"key": "extra", "value": value},
+        ]}
+
+    body = export(
+        with_value("0000000000000801", "huge int", {"intValue": "9" * 5000}),
+        with_value("0000000000000802", "bad double", double("lots")),
+        span("0000000000000803", CURRENT, name="kept"),
+    )
+    raw = json.dumps(body).replace('"doubleValue": "lots"', '"doubleValue": 1e400').encode()
+
+    response = APIClient().post("/v1/traces", data=raw, content_type="application/json", **bearer(ingest_secret))
+
+    assert response.status_code == 200, response.content
+    rejected, message = partial_success(response)
+    assert rejected == 2
+    assert message.startswith("span 'huge int': Failed to parse attributes field")
+    assert "; span 'bad double': Failed to parse attributes field" in message
+    assert len(message) < 1000
+    assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["0000000000000803"]
+
+
+def test_it_answers_400_for_a_gzip_body_of_200000_members(ingest_secret):
+    raw = gzip.compress(json.dumps(export(span("0000000000000901", CURRENT))).encode()) + gzip.compress(b"") * 200_000
+
+    response = APIClient().post(
+        "/v1/traces", data=raw, content_type="application/json", HTTP_CONTENT_ENCODING="gzip", **bearer(ingest_secret)
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "Gzip body of more than 1000 members; send one.", "fields": {}}
+    assert not LLMRequestLog.objects.exists()
