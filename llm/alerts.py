@@ -21,6 +21,7 @@ from django.db.models import Count, IntegerField, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from llm.formulas import error_rate, token_spike_ratio
 from llm.metrics import grouped_latency_percentiles, latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
@@ -125,7 +126,7 @@ def _read_error_rate(*, rule: AlertRule, start: datetime, end: datetime) -> tupl
     )
     if not figures["calls"]:
         return None, 0, "no calls"
-    return round(figures["errors"] * 100 / figures["calls"], 2), figures["calls"], ""
+    return error_rate(errors=figures["errors"], calls=figures["calls"]), figures["calls"], ""
 
 
 def _read_latency(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[float | None, int, str]:
@@ -149,7 +150,7 @@ def _read_token_spike(*, rule: AlertRule, start: datetime, end: datetime) -> tup
     if not figures["baseline"]:
         # No baseline: any traffic would be an "infinite" spike, which is noise, not news.
         return None, figures["calls"], "no tokens in the previous window"
-    return round((figures["tokens"] or 0) / figures["baseline"], 2), figures["calls"], ""
+    return token_spike_ratio(tokens=figures["tokens"] or 0, baseline=figures["baseline"]), figures["calls"], ""
 
 
 _READERS = {
@@ -185,18 +186,35 @@ def describe(*, rule: AlertRule, value: float | None) -> str:
 # --- State machine ----------------------------------------------------------------
 
 
-def _decide(*, rule: AlertRule, reading: Reading, breached: bool, latest: AlertLog | None, now: datetime) -> str:
-    if not reading.eligible:
-        return "none"  # Too little data either way: neither fire nor declare it resolved.
-    if rule.state == AlertRule.State.OK:
-        return "fired" if breached else "none"
+@dataclass(frozen=True)
+class RuleState:
+    """What the state machine remembers of a rule between two evaluations."""
+
+    state: str  # AlertRule.State: ok | firing
+    last_notice_at: datetime | None = None  # when the latest open alert (fire or reminder) went out
+
+
+def step(*, state: RuleState, value: float | None, sample: int, now: datetime, rule: AlertRule) -> tuple[RuleState, str]:
+    """One evaluation of `rule`: the state after seeing `value` over `sample` calls at `now`, and the
+    notification it calls for: "fired", "reminded", "resolved" or "none".
+
+    Pure (no database, no clock): the live check and the backtest both run every reading through it,
+    so a backtest replays exactly what the cron check would have done.
+    """
+    if value is None or sample < rule.min_requests:
+        return state, "none"  # Too little data either way: neither fire nor declare it resolved.
+    breached = is_breached(rule=rule, value=value)
+    if state.state == AlertRule.State.OK:
+        return (RuleState(AlertRule.State.FIRING, now), "fired") if breached else (state, "none")
     if not breached:
-        return "resolved"
-    if latest is None:
-        return "fired"  # Firing, but its alerts were deleted by hand: start a fresh one.
+        return RuleState(AlertRule.State.OK), "resolved"
+    if state.last_notice_at is None:
+        return RuleState(AlertRule.State.FIRING, now), "fired"  # Its alerts were deleted by hand: start afresh.
     # Strictly later than the last notice: a second run at the same instant is the same event.
-    due = latest.triggered_at + timedelta(minutes=rule.cooldown_minutes)
-    return "reminded" if now >= due and now > latest.triggered_at else "none"
+    due = state.last_notice_at + timedelta(minutes=rule.cooldown_minutes)
+    if now >= due and now > state.last_notice_at:
+        return RuleState(AlertRule.State.FIRING, now), "reminded"
+    return state, "none"
 
 
 def _latest_open(rule: AlertRule) -> AlertLog | None:
@@ -213,13 +231,14 @@ def _transition(*, rule_id: int, reading: Reading, now: datetime, dry_run: bool)
         rule = AlertRule.objects.select_for_update().get(pk=rule_id)
         breached = is_breached(rule=rule, value=reading.value)
         latest = _latest_open(rule)
-        action = _decide(rule=rule, reading=reading, breached=breached, latest=latest, now=now)
+        before = RuleState(rule.state, latest.triggered_at if latest else None)
+        after, action = step(state=before, value=reading.value, sample=reading.calls, now=now, rule=rule)
         if not rule.is_active:
-            action = "none"  # Switched off while this run was reading its metric.
+            after, action = before, "none"  # Switched off while this run was reading its metric.
         result = RuleResult(rule=rule, reading=reading, breached=breached, action=action)
         resolved_ids: list[int] = []
         if dry_run:
-            result.state = _state_after(rule.state, action)
+            result.state = after.state
             return result, resolved_ids
         if action in ("fired", "reminded"):
             result.alert = AlertLog.objects.create(
@@ -238,20 +257,12 @@ def _transition(*, rule_id: int, reading: Reading, now: datetime, dry_run: bool)
             resolved_ids = list(open_logs.values_list("pk", flat=True))
             open_logs.update(resolved_at=now)
             result.alert = latest
-        rule.state = _state_after(rule.state, action)
+        rule.state = after.state
         rule.last_value = reading.value
         rule.last_evaluated_at = now
         rule.save(update_fields=["state", "last_value", "last_evaluated_at", "updated_at"])
         result.state = rule.state
         return result, resolved_ids
-
-
-def _state_after(state: str, action: str) -> str:
-    if action in ("fired", "reminded"):
-        return AlertRule.State.FIRING
-    if action == "resolved":
-        return AlertRule.State.OK
-    return state
 
 
 def _message(*, rule: AlertRule, reading: Reading) -> str:
@@ -495,20 +506,19 @@ class _Bucket:
     p95: float | None = None
 
 
-def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple[float | None, int, bool]]:
-    """(value, calls, has_baseline) for each window after the first, which only serves as a baseline."""
+def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple[float | None, int]]:
+    """(value, calls) for each window after the first, which only serves as a baseline; the same
+    figures (and the same None for "no data") as the live readers give."""
     for index in range(1, len(buckets)):
         bucket = buckets[index]
         if not bucket.calls:
-            yield None, 0, False
-            continue
-        if rule.metric_type == AlertRule.MetricType.ERROR_RATE:
-            yield round(bucket.errors * 100 / bucket.calls, 2), bucket.calls, True
+            yield None, 0
+        elif rule.metric_type == AlertRule.MetricType.ERROR_RATE:
+            yield error_rate(errors=bucket.errors, calls=bucket.calls), bucket.calls
         elif rule.metric_type == AlertRule.MetricType.LATENCY:
-            yield (None if bucket.p95 is None else round(bucket.p95, 2)), bucket.calls, True
+            yield (None if bucket.p95 is None else round(bucket.p95, 2)), bucket.calls
         else:
-            baseline = buckets[index - 1].tokens
-            yield (round(bucket.tokens / baseline, 2) if baseline else None), bucket.calls, bool(baseline)
+            yield token_spike_ratio(tokens=bucket.tokens, baseline=buckets[index - 1].tokens), bucket.calls
 
 
 def _window_index(*, start: datetime, window: timedelta) -> RawSQL:
@@ -565,26 +575,23 @@ def backtest_rule(*, rule: AlertRule, days: int, now: datetime | None = None) ->
     # One extra window in front: the token spike's baseline for the first window.
     start = now - window * (count + 1)
     buckets = _fill_buckets(rule=rule, start=start, end=now, count=count + 1)
-    state, last_notice = AlertRule.State.OK, None
+    state = RuleState(AlertRule.State.OK)
     evaluated = breached_count = fires = reminders = 0
     max_value, fired = None, []
-    for index, (value, calls, has_baseline) in enumerate(_window_values(rule=rule, buckets=buckets)):
+    for index, (value, calls) in enumerate(_window_values(rule=rule, buckets=buckets)):
         window_end = start + window * (index + 2)
         if value is not None:
             max_value = value if max_value is None else max(max_value, value)
-        if value is None or calls < rule.min_requests or not has_baseline:
+        if value is None or calls < rule.min_requests:
             continue
         evaluated += 1
-        breached = is_breached(rule=rule, value=value)
-        breached_count += breached
-        if breached and state == AlertRule.State.OK:
-            state, last_notice, fires = AlertRule.State.FIRING, window_end, fires + 1
+        breached_count += is_breached(rule=rule, value=value)
+        state, action = step(state=state, value=value, sample=calls, now=window_end, rule=rule)
+        if action == "fired":
+            fires += 1
             if len(fired) < MAX_BACKTEST_FIRES_LISTED:
                 fired.append({"window_start": _iso(window_end - window), "window_end": _iso(window_end), "value": value})
-        elif breached and window_end >= last_notice + timedelta(minutes=rule.cooldown_minutes):
-            last_notice, reminders = window_end, reminders + 1
-        elif not breached:
-            state = AlertRule.State.OK
+        reminders += action == "reminded"
     return {
         "rule": rule.pk,
         "days": days,

@@ -21,6 +21,7 @@ from django.db.models.functions import Substr, Trunc
 from django.db.models.expressions import Col, RawSQL
 
 from llm.exceptions import InvalidParameter
+from llm.formulas import percentage
 from llm.filters import MAX_BUCKETS, LogFilters, filter_logs
 from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
 
@@ -306,8 +307,7 @@ def _logs(filters: LogFilters) -> QuerySet:
 
 
 def _rate(part: int, whole: int) -> float:
-    """part / whole × 100 to 2 decimals; 0 when there is nothing to divide (DESIGN.md)."""
-    return round(part * 100 / whole, 2) if whole else 0.0
+    return percentage(part=part, whole=whole)
 
 
 def _ms(value: float | None) -> float | None:

@@ -639,3 +639,65 @@ def test_it_sends_a_one_line_subject_for_a_name_with_a_newline(frozen, add_calls
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject.startswith("[FIRING] High errors: ")
     assert AlertLog.objects.get().notification_error == ""
+
+
+# --- One state machine for the live check and the backtest -----------------------------------
+
+
+def test_it_steps_through_fire_remind_and_resolve_as_a_pure_function():
+    rule = AlertRule(threshold=5, min_requests=10, cooldown_minutes=60, comparison=AlertRule.Comparison.GT)
+    ok = alerts.RuleState(AlertRule.State.OK)
+    t0 = NOW
+
+    firing, action = alerts.step(state=ok, value=9.0, sample=20, now=t0, rule=rule)
+    assert (firing, action) == (alerts.RuleState(AlertRule.State.FIRING, t0), "fired")
+    assert alerts.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=59), rule=rule) == (firing, "none")
+    assert alerts.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=60), rule=rule) == (
+        alerts.RuleState(AlertRule.State.FIRING, t0 + timedelta(minutes=60)), "reminded"
+    )
+    assert alerts.step(state=firing, value=9.0, sample=20, now=t0, rule=rule) == (firing, "none")  # same instant
+    assert alerts.step(state=firing, value=1.0, sample=20, now=t0, rule=rule) == (ok, "resolved")
+    assert alerts.step(state=firing, value=1.0, sample=9, now=t0, rule=rule) == (firing, "none")  # too few calls
+    assert alerts.step(state=firing, value=None, sample=50, now=t0, rule=rule) == (firing, "none")  # no data
+    assert alerts.step(state=ok, value=5.0, sample=20, now=t0, rule=rule) == (ok, "none")  # not above 5
+    orphan = alerts.RuleState(AlertRule.State.FIRING, None)  # firing, its alerts deleted by hand
+    assert alerts.step(state=orphan, value=9.0, sample=20, now=t0, rule=rule) == (
+        alerts.RuleState(AlertRule.State.FIRING, t0), "fired"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("metric", ["error_rate", "token_spike"])
+def test_it_backtests_exactly_what_the_live_check_does_on_the_same_series(add_calls, metric):
+    """Replay one day of hourly windows through check_alerts at each window's end and through the
+    backtest: the same fires, reminders and windows."""
+    # Per hour (oldest first): (calls, errors, tokens per call). Incidents, quiet hours, thin hours.
+    series = [(20, 0, 10), (20, 10, 10), (20, 10, 40), (20, 10, 10), (20, 10, 10), (20, 0, 10), (3, 3, 500),
+              (20, 0, 10), (0, 0, 0), (20, 8, 50), (20, 9, 200), (20, 0, 10), (20, 10, 10), (20, 1, 40),
+              (20, 10, 10), (20, 10, 10), (20, 10, 10), (20, 0, 200), (20, 0, 10), (20, 2, 10), (20, 10, 60),
+              (20, 0, 10), (20, 10, 10), (20, 0, 10)]
+    hours = len(series)
+    for index, (count, errors, tokens) in enumerate(series):
+        minutes_ago = (hours - index) * 60 - 30
+        add_calls(count, errors=errors, minutes_ago=minutes_ago, prompt_tokens=tokens, completion_tokens=0)
+    fields = {"threshold": 5} if metric == "error_rate" else {"threshold": 3, "comparison": AlertRule.Comparison.GTE}
+    rule = make_rule(metric_type=metric, time_window_minutes=60, cooldown_minutes=120, min_requests=10, **fields)
+
+    backtest = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+
+    live_fires, live_reminders = [], 0
+    for index in range(1, hours + 1):  # the first hour only serves as the spike's baseline
+        window_end = NOW - timedelta(hours=hours - index)
+        with time_machine.travel(window_end, tick=False):
+            result = check(rule, now=window_end)
+        if result.action == "fired":
+            live_fires.append(
+                {"window_start": alerts._iso(window_end - timedelta(hours=1)), "window_end": alerts._iso(window_end),
+                 "value": result.reading.value}
+            )
+        live_reminders += result.action == "reminded"
+
+    assert backtest["fires"] == live_fires
+    assert backtest["would_fire"] == len(live_fires) >= 2
+    assert backtest["reminders"] == live_reminders
+    assert AlertLog.objects.filter(alert_rule=rule, is_reminder=False).count() == len(live_fires)
