@@ -66,10 +66,16 @@ WORDS = (
     "latency increased for european users during peak hours while the cache warmed up again "
     "the model should answer politely cite the policy and avoid promising delivery dates"
 ).split()
-FEEDBACK_COMMENTS = [
-    "Exactly what I needed.", "Too long, but correct.", "Wrong invoice number.", "Helpful summary.",
-    "Hallucinated a policy that does not exist.", "Fast and accurate.", "Missed the second question.",
-]
+# A comment always agrees with its rating: the feedback page lists them side by side.
+FEEDBACK_COMMENTS = {
+    UserFeedback.Rating.THUMBS_UP: [
+        "Exactly what I needed.", "Helpful summary.", "Fast and accurate.", "Correct, if a little long.",
+    ],
+    UserFeedback.Rating.THUMBS_DOWN: [
+        "Wrong invoice number.", "Hallucinated a policy that does not exist.", "Missed the second question.",
+        "Too long to be useful.",
+    ],
+}
 # Traffic by hour of day (UTC): quiet at night, peak in the afternoon.
 HOURLY = [0.25 + 0.75 * math.exp(-((h - 15) ** 2) / 18) for h in range(24)]
 
@@ -175,9 +181,10 @@ def _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars):
     feedback = None
     if error is None and rng.random() < 0.08:
         up = rng.random() < model.satisfaction
+        rating = UserFeedback.Rating.THUMBS_UP if up else UserFeedback.Rating.THUMBS_DOWN
         feedback = UserFeedback(
-            rating=UserFeedback.Rating.THUMBS_UP if up else UserFeedback.Rating.THUMBS_DOWN,
-            comment=rng.choice(FEEDBACK_COMMENTS) if rng.random() < 0.3 else "",
+            rating=rating,
+            comment=rng.choice(FEEDBACK_COMMENTS[rating]) if rng.random() < 0.3 else "",
             created_at=ts + timedelta(seconds=rng.uniform(5, 600)),
         )
     return log, feedback

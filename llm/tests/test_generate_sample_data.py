@@ -107,3 +107,20 @@ def test_it_rejects_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         generate(*args)
     assert LLMRequestLog.objects.count() == 0
+
+
+def test_it_writes_comments_that_agree_with_their_rating():
+    generate("--count", "4000", "--days", "5", "--seed", "5")
+    comments = {
+        rating: set(UserFeedback.objects.filter(rating=rating).exclude(comment="").values_list("comment", flat=True))
+        for rating in ("thumbs_up", "thumbs_down")
+    }
+
+    assert comments["thumbs_up"] and comments["thumbs_down"]
+    assert comments["thumbs_up"] <= {
+        "Exactly what I needed.", "Helpful summary.", "Fast and accurate.", "Correct, if a little long.",
+    }
+    assert comments["thumbs_down"] <= {
+        "Wrong invoice number.", "Hallucinated a policy that does not exist.", "Missed the second question.",
+        "Too long to be useful.",
+    }
