@@ -51,7 +51,7 @@ def test_it_prices_calls_after_a_price_is_added(calls, new_price, capsys):
     assert costs(calls) == [Decimal("1.000000"), Decimal("2.000000"), Decimal("0.500000"), None]
     assert out == [
         "Examined 3 calls; 3 costs changed; 0 unpriced.",
-        "Cost difference: +3.500000 USD (before 0.000000, after 3.500000).",
+        "Cost of the changed calls: $0.000000 before, $3.500000 after (+$3.500000).",
     ]
 
 
@@ -67,7 +67,7 @@ def test_it_uses_the_price_in_effect_at_each_call_and_reports_a_correction(calls
     assert costs(calls) == [Decimal("1.000000"), Decimal("2.000000"), Decimal("3.000000"), None]
     assert out == [
         "Examined 4 calls; 1 costs changed; 1 unpriced.",
-        "Cost difference: +2.500000 USD (before 0.500000, after 3.000000).",
+        "Cost of the changed calls: $0.500000 before, $3.000000 after (+$2.500000).",
     ]
 
 
@@ -97,11 +97,41 @@ def test_it_keeps_the_null_cost_of_a_call_whose_usage_is_unknown(make_log, new_p
     assert out[0] == "Examined 0 calls; 0 costs changed; 0 unpriced."
 
 
-def test_it_is_idempotent(calls, new_price, capsys):
+def test_it_is_idempotent_and_prints_no_zero_sums_when_nothing_changed(calls, new_price, capsys):
     run(capsys=capsys)
     out = run(capsys=capsys)
 
-    assert out[0] == "Examined 4 calls; 0 costs changed; 1 unpriced."
+    assert out == ["Examined 4 calls; 0 costs changed; 1 unpriced."]
+
+
+def test_it_shows_a_cost_of_a_fraction_of_a_cent_to_the_millionth(make_log, capsys):
+    ModelPrice.objects.create(
+        model_name=MODEL, input_per_million=Decimal("0.123"), output_per_million=Decimal("0"),
+        effective_from=T0 - timedelta(days=30),
+    )
+    make_log(model_name=MODEL, timestamp=T0, prompt_tokens=1000, completion_tokens=0, cost_estimate=None)
+
+    out = run(capsys=capsys)
+
+    assert out[1] == "Cost of the changed calls: $0.000000 before, $0.000123 after (+$0.000123)."
+
+
+def test_it_signs_a_cost_that_went_down(calls, new_price, capsys):
+    run(capsys=capsys)
+    new_price.input_per_million = Decimal("0.5")
+    new_price.save()
+
+    out = run("--model", MODEL, capsys=capsys)
+
+    assert out[1] == "Cost of the changed calls: $1.000000 before, $0.500000 after (-$0.500000)."
+
+
+def test_it_groups_thousands_in_large_costs(make_log, new_price, capsys):
+    make_log(model_name=MODEL, timestamp=T0, prompt_tokens=1_234_567_891, completion_tokens=0, cost_estimate=None)
+
+    out = run(capsys=capsys)
+
+    assert out[1] == "Cost of the changed calls: $0.000000 before, $1,234.567891 after (+$1,234.567891)."
 
 
 def test_it_rejects_a_bad_date():
@@ -129,7 +159,6 @@ def test_it_keeps_the_cost_a_sender_gave(sender_priced, new_price, capsys):
     assert costs(sender_priced) == [Decimal("0.250000"), Decimal("0.500000")]
     assert out == [
         "Examined 0 calls; 0 costs changed; 0 unpriced.",
-        "Cost difference: +0.000000 USD (before 0.000000, after 0.000000).",
         "Kept the cost their sender gave on 2 calls (--include-sender-costs re-prices them).",
     ]
 
@@ -140,7 +169,7 @@ def test_it_reprices_sender_costs_when_asked(sender_priced, new_price, capsys):
     assert costs(sender_priced) == [Decimal("1.000000"), None]
     assert out == [
         "Examined 2 calls; 2 costs changed; 1 unpriced.",
-        "Cost difference: +0.250000 USD (before 0.750000, after 1.000000).",
+        "Cost of the changed calls: $0.750000 before, $1.000000 after (+$0.250000).",
     ]
 
 

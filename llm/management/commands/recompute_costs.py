@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, time
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -27,6 +28,14 @@ def parse_since(value: str) -> datetime:
         raise CommandError(f"--since is outside years 1-9999 once converted to UTC, got {value!r}") from None
 
 
+def usd(amount: Decimal, *, sign: bool = False) -> str:
+    """'$1,234.567890': costs are stored to 6 places, so 2 would show most single calls as $0.00."""
+    text = f"${abs(amount):,.6f}"
+    if amount < 0:
+        return "-" + text
+    return "+" + text if sign else text
+
+
 class Command(BaseCommand):
     help = "Re-price stored calls from the ModelPrice table, e.g. after adding or correcting a price."
 
@@ -48,10 +57,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Examined {result.examined} calls; {result.changed} costs {verb}; {result.unpriced} unpriced."
         )
-        self.stdout.write(
-            f"Cost difference: {result.difference:+.6f} USD "
-            f"(before {result.cost_before:.6f}, after {result.cost_after:.6f})."
-        )
+        if result.changed:
+            # Sums over the changed calls only, and said so: printed bare, "before 0.000000" read as the total.
+            self.stdout.write(
+                f"Cost of the changed calls: {usd(result.cost_before)} before, {usd(result.cost_after)} after "
+                f"({usd(result.difference, sign=True)})."
+            )
         if result.sender_kept:
             self.stdout.write(
                 f"Kept the cost their sender gave on {result.sender_kept} calls (--include-sender-costs re-prices them)."
