@@ -45,13 +45,33 @@ def run(*args):
 
 
 @pytest.mark.django_db
-def test_it_creates_the_three_defaults_only_once(frozen):
-    first = run("--create-defaults")
-    second = run("--create-defaults")
+def test_it_creates_the_three_defaults_only_once_and_prints_them(frozen):
+    first = run("--create-defaults").splitlines()
+    second = run("--create-defaults").splitlines()
 
-    assert "Created 3 default rule(s)." in first
-    assert "Created 0 default rule(s)." in second
+    ids = dict(AlertRule.objects.values_list("name", "pk"))
+    assert first == [
+        f'Created rule {ids["High error rate"]} "High error rate": More than 5 % of calls failed in the last hour.',
+        f'Created rule {ids["Slow responses (P95)"]} "Slow responses (P95)": '
+        "P95 latency above 5,000 ms in the last hour.",
+        f'Created rule {ids["Token spike"]} "Token spike": '
+        "Tokens in the last hour at least 3 times those of the hour before.",
+        "Nothing checked: run check_alerts (from cron, or with --loop) to check the rules.",
+    ]
+    assert second == [
+        "The 3 default rules exist already; nothing created.",
+        "Nothing checked: run check_alerts (from cron, or with --loop) to check the rules.",
+    ]
     assert sorted(AlertRule.objects.values_list("metric_type", flat=True)) == ["error_rate", "latency", "token_spike"]
+
+
+@pytest.mark.django_db
+def test_it_only_creates_the_defaults_and_checks_nothing(frozen, failing_calls):
+    run("--create-defaults")
+
+    assert AlertLog.objects.count() == 0
+    assert mail.outbox == []
+    assert set(AlertRule.objects.values_list("state", "last_evaluated_at")) == {("ok", None)}
 
 
 @pytest.mark.django_db
@@ -86,10 +106,17 @@ def test_it_writes_and_sends_nothing_in_a_dry_run(frozen, failing_calls):
 
 
 @pytest.mark.django_db
-def test_it_creates_no_defaults_in_a_dry_run(frozen):
-    run("--create-defaults", "--dry-run")
+def test_it_creates_no_defaults_in_a_dry_run_and_says_which_it_would(frozen):
+    AlertRule.objects.create(name="Token spike", metric_type="token_spike", threshold=4)
 
-    assert not AlertRule.objects.exists()
+    out = run("--create-defaults", "--dry-run").splitlines()
+
+    assert out[:3] == [
+        'Would create rule "High error rate": More than 5 % of calls failed in the last hour.',
+        'Would create rule "Slow responses (P95)": P95 latency above 5,000 ms in the last hour.',
+        "Dry run: nothing written.",
+    ]
+    assert list(AlertRule.objects.values_list("name", flat=True)) == ["Token spike"]
 
 
 @pytest.mark.django_db
@@ -184,6 +211,10 @@ def test_it_leaves_the_spool_alone_in_a_dry_run(frozen):
         (["--interval", "60"], "--interval only makes sense with --loop"),
         (["--loop"], "--loop needs --interval SECONDS (1 or more)"),
         (["--loop", "--interval", "0"], "--loop needs --interval SECONDS (1 or more)"),
+        (["--create-defaults", "--loop", "--interval", "60"],
+         "--create-defaults only creates the rules; run check_alerts again to check them"),
+        (["--create-defaults", "--rule", "1"],
+         "--create-defaults only creates the rules; run check_alerts again to check them"),
     ],
 )
 def test_it_rejects_bad_arguments_with_one_clear_line(args, message):

@@ -17,11 +17,14 @@ MAX_WINDOW_MINUTES = 30 * 24 * 60
 class Command(BaseCommand):
     help = (
         "Evaluate the active alert rules once (for cron, e.g. every 15 minutes), or repeatedly with --loop. "
-        "Also writes calls waiting in the unsaved-calls spool."
+        "Also writes calls waiting in the unsaved-calls spool. --create-defaults only creates the default rules."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--create-defaults", action="store_true", help="create the three default rules (once)")
+        parser.add_argument(
+            "--create-defaults", action="store_true",
+            help="only create the three default rules that do not exist yet, and print them; checks nothing",
+        )
         parser.add_argument(
             "--time-window", type=int, metavar="MINUTES", help="override every rule's window for this run"
         )
@@ -31,18 +34,34 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=int, default=None, metavar="SECONDS", help="seconds between checks")
 
     def handle(self, *args, create_defaults, time_window, rule, dry_run, loop, interval, **options):
-        self._check_arguments(time_window=time_window, rule=rule, loop=loop, interval=interval)
         if create_defaults:
-            created = alerts.create_default_rules() if not dry_run else []
-            self.stdout.write(f"Created {len(created)} default rule(s).")
-            for new_rule in created:
-                self.stdout.write(f"  {new_rule.name}")
+            if loop or rule is not None or time_window is not None or interval is not None:
+                raise CommandError("--create-defaults only creates the rules; run check_alerts again to check them")
+            self._create_defaults(dry_run=dry_run)
+            return
+        self._check_arguments(time_window=time_window, rule=rule, loop=loop, interval=interval)
         if not loop:
             failed = self._one_pass(time_window=time_window, rule=rule, dry_run=dry_run)
             if failed:
                 raise CommandError(f"{failed} rule(s) failed to evaluate; see the log for details")
             return
         self._loop(time_window=time_window, rule=rule, dry_run=dry_run, interval=interval)
+
+    def _create_defaults(self, *, dry_run):
+        if dry_run:
+            existing = set(AlertRule.objects.values_list("name", flat=True))
+            created = [AlertRule(**values) for values in alerts.DEFAULT_RULES if values["name"] not in existing]
+        else:
+            created = alerts.create_default_rules()
+        for new_rule in created:
+            label = "Would create rule" if dry_run else f"Created rule {new_rule.pk}"
+            self.stdout.write(f"{label} \"{new_rule.name}\": {new_rule.description}")
+        if not created:
+            self.stdout.write(f"The {len(alerts.DEFAULT_RULES)} default rules exist already; nothing created.")
+        if dry_run:
+            self.stdout.write("Dry run: nothing written.")
+        # Said because the option sits on the checking command: one would expect it to check as well.
+        self.stdout.write("Nothing checked: run check_alerts (from cron, or with --loop) to check the rules.")
 
     def _check_arguments(self, *, time_window, rule, loop, interval):
         if time_window is not None and not 1 <= time_window <= MAX_WINDOW_MINUTES:
