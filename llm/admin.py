@@ -6,10 +6,17 @@ from llm.ingest import ingest_key_create, ingest_key_revoke
 from llm.models import AlertLog, AlertRule, IngestKey, LLMRequestLog, ModelPrice, UserFeedback
 
 
+class CappedCount(int):
+    """A count that stopped at the cap: it computes as the cap and prints as "10,000+" in the admin."""
+
+    def __str__(self):
+        return f"{int(self):,}+"
+
+
 class CappedCountPaginator(Paginator):
     """Counts at most CAP rows, so the change list never runs COUNT(*) over millions of calls.
 
-    Past the cap the admin shows "10000" rows and its page links stop there;
+    Past the cap the admin shows "10,000+ request logs" and its page links stop there;
     the dashboard's logs page (keyset-friendly, filterable) is the tool for deep browsing.
     """
 
@@ -17,7 +24,9 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
-        return self.object_list[: self.CAP].count()
+        # One row past the cap tells "exactly 10,000" from "more".
+        found = self.object_list[: self.CAP + 1].count()
+        return CappedCount(self.CAP) if found > self.CAP else found
 
 
 @admin.register(LLMRequestLog)

@@ -1,9 +1,12 @@
 """The admin lists every model, logged in; anonymous users are sent to its login."""
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from llm.models import AlertLog, AlertRule, UserFeedback
+from llm.admin import CappedCount, CappedCountPaginator
+from llm.models import AlertLog, AlertRule, LLMRequestLog, UserFeedback
 
 pytestmark = pytest.mark.django_db
 
@@ -73,19 +76,43 @@ def test_it_keeps_request_logs_read_only(client, admin_user, make_log):
     assert log.model_name == "openai/gpt-oss-20b"
 
 
-def test_it_caps_the_log_count_instead_of_counting_the_whole_table(make_log):
-    from llm.admin import CappedCountPaginator
-    from llm.models import LLMRequestLog
-
+def test_it_caps_the_log_count_instead_of_counting_the_whole_table(make_log, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
     for _ in range(5):
         make_log()
-    CappedCountPaginator.CAP, old = 3, CappedCountPaginator.CAP
-    try:
-        paginator = CappedCountPaginator(LLMRequestLog.objects.all(), 2)
-        assert paginator.count == 3
-        assert paginator.num_pages == 2
-    finally:
-        CappedCountPaginator.CAP = old
+
+    paginator = CappedCountPaginator(LLMRequestLog.objects.all(), 2)
+
+    assert paginator.count == 3
+    assert paginator.num_pages == 2
+    assert str(paginator.count) == "3+"
+
+
+def test_it_counts_exactly_up_to_the_cap(make_log, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    for _ in range(3):
+        make_log()
+
+    assert str(CappedCountPaginator(LLMRequestLog.objects.all(), 2).count) == "3"
+
+
+def test_it_writes_a_capped_count_with_a_thousands_separator_and_a_plus():
+    assert str(CappedCount(10_000)) == "10,000+"
+    assert CappedCount(10_000) == 10_000
+
+
+def test_it_shows_a_capped_count_as_a_lower_bound_in_the_log_list(client, admin_user, make_log, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    for _ in range(5):
+        make_log(user_id="user-42")
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/llm/llmrequestlog/").content.decode()
+    searched = client.get("/admin/llm/llmrequestlog/", {"q": "user-42"}).content.decode()
+
+    assert re.search(r"3\+\s+LLM request logs", listing)
+    assert "3 LLM request logs" not in listing
+    assert "3+ results" in searched
 
 
 def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client, admin_user):
