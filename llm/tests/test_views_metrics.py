@@ -296,3 +296,18 @@ def test_it_reports_no_cost_for_groups_made_only_of_unpriced_calls(alice_client,
     assert [b["total_cost"] for b in buckets] == [0, None, 0]
     overview = alice_client.get("/api/metrics/overview/" + query).json()
     assert (overview["total_cost"], overview["avg_cost_per_call"], overview["unpriced_calls"]) == (None, None, 2)
+
+
+def test_it_ends_the_buckets_at_an_inclusive_end_one_microsecond_before_midnight(alice_client, make_log):
+    # The dashboard sends its window [start, end) as end_date = end - 1 µs (static/js/api.js,
+    # rangeParams): the last bucket is the one holding that instant, and a call at `end` is outside.
+    make_log(timestamp=datetime(2024, 6, 14, 23, 59, 59, 999999, tzinfo=UTC))
+    make_log(timestamp=datetime(2024, 6, 15, tzinfo=UTC))
+    query = "start_date=2024-06-10T00:00:00Z&end_date=2024-06-14T23:59:59.999999Z"
+    results = alice_client.get(f"/api/metrics/token-usage/?{query}&group_by=day").json()["results"]
+    assert [(r["period"][:10], r["calls"]) for r in results] == [
+        ("2024-06-10", 0), ("2024-06-11", 0), ("2024-06-12", 0), ("2024-06-13", 0), ("2024-06-14", 1)]
+    hours = alice_client.get(f"/api/metrics/latency/?{query}&group_by=hour").json()["timeseries"]
+    assert (len(hours), hours[-1]["period"]) == (5 * 24, "2024-06-14T23:00:00Z")
+    overview = alice_client.get(f"/api/metrics/overview/?{query}").json()
+    assert (overview["total_calls"], overview["end_date"]) == (1, "2024-06-14T23:59:59.999999Z")

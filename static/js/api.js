@@ -207,13 +207,31 @@
   const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
   const RANGE_NAMES = { "1h": "hour", "24h": "24 hours", "7d": "7 days", "30d": "30 days" };
 
-  /** The window the URL asks for: a preset ending now (to the next minute) or a custom start/end. */
+  const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+  /**
+   * The exclusive end (ms) of a custom range from the URL. A date alone means the whole of that day,
+   * as the API reads a date-only end_date. `end` (ours) is already exclusive; `end_date` (the API's
+   * name, which alert emails link with) is an inclusive instant, so the range ends just after it.
+   */
+  function parseEnd(text, inclusive) {
+    if (DATE_ONLY.test(text)) return Date.parse(text) + 86400e3;
+    const end = Date.parse(text);
+    return inclusive ? end + 1 : end;
+  }
+
+  /**
+   * The window the URL asks for, half-open [start, end): a preset ending now (to the next minute)
+   * or a custom start/end. rangeParams() turns it into the API's inclusive end_date.
+   */
   function currentRange(defaultKey = "24h") {
     // start_date/end_date (the API's names) are accepted too: alert emails link to /logs/?start_date=…
     const custom = urlState.get("start") || urlState.get("start_date");
     const key = urlState.get("range", custom ? "custom" : defaultKey);
     if (key === "custom") {
-      const start = Date.parse(custom), end = Date.parse(urlState.get("end") || urlState.get("end_date"));
+      const ownEnd = urlState.get("end");
+      const start = Date.parse(custom);
+      const end = parseEnd(ownEnd || urlState.get("end_date"), !ownEnd);
       if (!Number.isNaN(start) && !Number.isNaN(end) && start < end) {
         return { key, start: new Date(start), end: new Date(end), label: "custom range" };
       }
@@ -237,7 +255,12 @@
   }
 
   const apiDate = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
-  const rangeParams = (range) => ({ start_date: apiDate(range.start), end_date: apiDate(range.end) });
+  // The API's datetime end_date is inclusive, and a window ending on a bucket boundary (a whole hour,
+  // midnight) would then reach one instant into the next bucket: the charts grew an empty trailing
+  // bucket and the previous period shared its last instant with this one. So the last instant sent is
+  // the microsecond before `end` (timestamps are stored to the microsecond): exactly [start, end).
+  const lastInstant = (d) => new Date(d.getTime() - 1).toISOString().replace(/Z$/, "999Z");
+  const rangeParams = (range) => ({ start_date: apiDate(range.start), end_date: lastInstant(range.end) });
 
   function toLocalInput(date) {
     const local = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
