@@ -20,6 +20,7 @@ install: $(STAMP)
 	PORT=$(PORT) $(PY) -m core.localenv
 
 migrate: install .env
+	$(PY) manage.py check_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
 
