@@ -1,6 +1,6 @@
 """The overview page in a real browser: cards equal the API, every chart drawn, range in the URL."""
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -191,4 +191,142 @@ def test_it_refreshes_every_30_seconds_only_while_the_tab_is_visible(dash, alice
     page.clock.run_for(95_000)
     page.wait_for_timeout(500)
     assert dash.loads() == 4
+    dash.assert_clean()
+
+
+def chart_state(page, canvas_id: str) -> dict:
+    """What a chart holds: labels, datasets (label, axis, colours), tick values per axis, hatched buckets."""
+    return page.evaluate(
+        """(id) => {
+            const chart = Chart.getChart(document.getElementById(id));
+            return {
+                labels: chart.data.labels,
+                datasets: chart.data.datasets.map((d) => ({
+                    label: d.label, axis: d.yAxisID || 'y', data: d.data,
+                    background: d.backgroundColor, border: d.borderColor,
+                })),
+                ticks: Object.fromEntries(Object.entries(chart.scales).map(([k, s]) => [k, s.ticks.map((t) => t.value)])),
+                partial: chart.canvas.dataset.partial,
+            };
+        }""",
+        canvas_id,
+    )
+
+
+def deltas(page) -> dict:
+    return page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('[data-card]')].map(c =>"
+        " [c.dataset.card, c.querySelector('[data-delta]').textContent]))"
+    )
+
+
+def test_it_shows_a_change_only_when_the_previous_period_had_30_calls(dash, alice, make_log):
+    day = datetime(2024, 6, 11, tzinfo=UTC)
+    for i in range(40):  # this period: 40 calls, 2 of them errors (5 %)
+        make_log(timestamp=day + timedelta(minutes=30 * i + 1), status="error" if i < 2 else "success",
+                 error_type="timeout" if i < 2 else "", user_id=f"u{i % 4}")
+    for i in range(10):  # the day before: only 10 calls
+        make_log(timestamp=day - timedelta(hours=1, minutes=i), user_id="u0")
+    dash.open_context(user=alice)
+    url = "/?range=custom&start=2024-06-11T00:00:00Z&end=2024-06-12T00:00:00Z"
+    page = dash.goto(url)
+    shown = deltas(page)
+    # One rule for every card, the error rate included: 10 previous calls are too few for any change.
+    assert shown == {key: "n/a vs previous period" for key in CARDS}, shown
+    title = page.get_attribute("[data-card=total_calls] [data-delta]", "title")
+    assert title == "The previous period had 10 calls; a change is shown from 30."
+
+    for i in range(22):  # 32 previous calls, 2 of them errors (6.25 %)
+        make_log(timestamp=day - timedelta(hours=2, minutes=i), status="error" if i < 2 else "success",
+                 error_type="timeout" if i < 2 else "", user_id="u0")
+    page = dash.goto(url)
+    shown = deltas(page)
+    assert shown["total_calls"] == "▲ 25.0% vs previous period"  # 40 against 32
+    assert shown["error_rate"] == "▼ 1.25 pp vs previous period"  # 5 % against 6.25 %
+    assert shown["unique_users"] == "▲ 300% vs previous period"  # 4 users against 1
+    assert shown["avg_latency_ms"] == "no change vs previous period"
+    dash.assert_clean()
+
+
+def test_it_hatches_partial_buckets_with_integer_counts_and_errors_on_their_own_axis(dash, alice, make_log):
+    at = lambda hour, minute: datetime(2024, 6, 11, hour, minute, tzinfo=UTC)  # noqa: E731
+    for when in (at(11, 10), at(11, 20), at(11, 40), at(13, 5), at(13, 6)):
+        make_log(timestamp=when)
+    make_log(timestamp=at(12, 20), status="error", error_type="timeout")
+    dash.open_context(user=alice)
+    # 10:30 to 14:30: hourly buckets 10:00 … 14:00, the first and last only half inside the range.
+    page = dash.goto("/?range=custom&start=2024-06-11T10:30:00Z&end=2024-06-11T14:30:00Z")
+    calls = chart_state(page, "chart-calls")
+    assert len(calls["labels"]) == 5
+    assert [d["data"] for d in calls["datasets"]] == [[0, 3, 1, 2, 0], [0, 0, 1, 0, 0]]
+    assert [d["axis"] for d in calls["datasets"]] == ["y", "errors"]
+    for axis in ("y", "errors"):
+        assert calls["ticks"][axis] and all(float(v).is_integer() for v in calls["ticks"][axis]), calls["ticks"]
+    tokens = chart_state(page, "chart-tokens")
+    assert all(float(v).is_integer() for v in tokens["ticks"]["y"])
+    for chart in ("chart-calls", "chart-tokens", "chart-cost"):
+        assert chart_state(page, chart)["partial"] == "0,4", chart
+    note = page.locator("#chart-calls").locator("xpath=ancestor::section").locator("[data-partial-note]")
+    assert note.is_visible()
+    assert note.text_content().startswith("Hatched: the first and last hours are incomplete")
+
+    # A range on whole hours has no partial bucket, and says nothing about it.
+    page = dash.goto("/?range=custom&start=2024-06-11T10:00:00Z&end=2024-06-11T14:00:00Z")
+    assert chart_state(page, "chart-calls")["partial"] == ""
+    assert note.is_hidden()
+    dash.assert_clean()
+
+
+def test_it_ends_a_custom_range_without_an_empty_trailing_bucket(dash, alice, make_log):
+    make_log(timestamp=datetime(2024, 6, 14, 23, 30, tzinfo=UTC))
+    make_log(timestamp=datetime(2024, 6, 15, tzinfo=UTC))  # the range's end: outside
+    page = dash.open_context(user=alice)
+    dash.goto("/")
+    sent = []
+    page.on("request", lambda r: "/api/metrics/token-usage/" in r.url and sent.append(r.url))
+    # The range control, in the browser's zone (New York, UTC-4 in June): 10 June to 15 June, 00:00 UTC.
+    page.select_option("#range", "custom")
+    page.fill("#range-start", "2024-06-09T20:00")
+    page.fill("#range-end", "2024-06-14T20:00")
+    loads = dash.loads()
+    page.click("#range-form button[type=submit]")
+    dash.wait_loaded(after=loads)
+    assert "end_date=2024-06-14T23%3A59%3A59.999999Z" in sent[-1]
+    calls = chart_state(page, "chart-calls")
+    assert calls["labels"] == ["Jun 10", "Jun 11", "Jun 12", "Jun 13", "Jun 14"]
+    assert calls["datasets"][0]["data"] == [0, 0, 0, 0, 1]
+    assert calls["partial"] == ""
+    assert card_values(page)["total_calls"]["raw"] == "1"
+    dash.assert_clean()
+
+
+def model_colours(page, canvas_id: str) -> dict:
+    state = chart_state(page, canvas_id)
+    if canvas_id == "chart-models":
+        return dict(zip(state["labels"], state["datasets"][0]["background"]))
+    return {d["label"]: d["border"] for d in state["datasets"]}
+
+
+def test_it_keeps_each_models_colour_across_ranges_and_pages(dash, alice, make_log):
+    now = timezone.now()
+    # Last 24 hours: llama leads; over 7 days qwen leads, and a third model appears: ranks change.
+    for i in range(6):
+        make_log(timestamp=now - timedelta(hours=2, minutes=i), model_name="llama-3.1-8b-instant")
+    make_log(timestamp=now - timedelta(hours=3), model_name="qwen/qwen3-32b")
+    for i in range(12):
+        make_log(timestamp=now - timedelta(days=3, minutes=i), model_name="qwen/qwen3-32b")
+    make_log(timestamp=now - timedelta(days=4), model_name="openai/gpt-oss-120b")
+    dash.open_context(user=alice)
+    page = dash.goto("/")
+    day = model_colours(page, "chart-models")
+    assert list(day) == ["llama-3.1-8b-instant", "qwen/qwen3-32b"]
+    page = dash.goto("/?range=7d")
+    week = model_colours(page, "chart-models")
+    assert list(week) == ["qwen/qwen3-32b", "llama-3.1-8b-instant", "openai/gpt-oss-120b"]
+    page = dash.goto("/analytics/?range=7d")
+    lines = model_colours(page, "chart-latency")
+    for model in ("llama-3.1-8b-instant", "qwen/qwen3-32b"):
+        assert day[model] == week[model] == lines[model], model
+    assert week["openai/gpt-oss-120b"] == lines["openai/gpt-oss-120b"]
+    assert len({day["llama-3.1-8b-instant"], day["qwen/qwen3-32b"]}) == 2
     dash.assert_clean()

@@ -31,7 +31,8 @@
   ];
 
   function createCharts() {
-    const axis = (money) => ({ beginAtZero: true, ticks: { callback: (v) => (money ? O.fmt.cost(v) : O.fmt.compact(v)) } });
+    // Count axes show whole numbers only; money axes keep their fractions.
+    const axis = (money) => ({ beginAtZero: true, ticks: money ? { callback: (v) => O.fmt.cost(v) } : { precision: 0, callback: (v) => O.fmt.compact(v) } });
     const base = (money = false, stacked = false) => ({
       interaction: { mode: "index", intersect: false },
       scales: { x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } }, y: { ...axis(money), stacked } },
@@ -56,8 +57,7 @@
     };
   }
 
-  function params() {
-    const range = O.currentRange(DEFAULT_RANGE);
+  function params(range) {
     const result = O.rangeParams(range);
     result.model = O.urlState.get("model");
     result.status = O.urlState.get("status");
@@ -95,31 +95,33 @@
     body.replaceChildren(...rows.map((r) => O.el("tr", {}, COLUMNS.map(([key, , format], i) => O.el("td", { text: format(r[key]), cls: i ? "num" : "" })))));
   }
 
-  function renderSeries(tokens, latency, groupBy) {
+  function renderSeries(tokens, latency, groupBy, range) {
     const rows = tokens.results || [];
     const labels = rows.map((r) => O.fmt.period(r.period, groupBy));
-    O.updateChart(charts.calls, labels, [{ data: rows.map((r) => r.calls) }]);
-    O.updateChart(charts.tokens, labels, [{ data: rows.map((r) => r.prompt_tokens) }, { data: rows.map((r) => r.completion_tokens) }]);
-    O.updateChart(charts.cost, labels, [{ data: rows.map((r) => (r.total_cost == null ? null : Number(r.total_cost))) }]);
-    // One line per model over the same buckets as the other charts.
     const periods = rows.map((r) => r.period);
+    const partial = O.partialBuckets(periods, groupBy, range);
+    O.updateChart(charts.calls, labels, [{ data: rows.map((r) => r.calls) }], { partial });
+    O.updateChart(charts.tokens, labels, [{ data: rows.map((r) => r.prompt_tokens) }, { data: rows.map((r) => r.completion_tokens) }], { partial });
+    O.updateChart(charts.cost, labels, [{ data: rows.map((r) => (r.total_cost == null ? null : Number(r.total_cost))) }], { partial });
+    // One line per model over the same buckets as the other charts, in the model's own colour.
     const series = new Map();
     for (const point of latency.timeseries || []) {
       if (!series.has(point.model)) series.set(point.model, new Map());
       series.get(point.model).set(point.period, point.p95_latency_ms);
     }
-    const datasets = [...series.entries()].map(([model, values], i) => ({
-      label: model, borderColor: P[i % P.length], backgroundColor: P[i % P.length],
-      borderDash: O.DASHES[Math.floor(i / P.length) % O.DASHES.length], pointRadius: 2, spanGaps: true,
-      data: periods.map((p) => (values.has(p) ? values.get(p) : null)),
+    const datasets = [...series.entries()].map(([model, values]) => ({
+      label: model, borderColor: O.modelColor(model), backgroundColor: O.modelColor(model), pointStyle: O.modelPoint(model),
+      pointRadius: 3, spanGaps: true, data: periods.map((p) => (values.has(p) ? values.get(p) : null)),
     }));
-    O.updateChart(charts.latency, labels, datasets);
+    O.updateChart(charts.latency, labels, datasets, { partial });
+    for (const note of document.querySelectorAll("[data-partial-note]")) O.partialNote(note, partial, groupBy);
   }
 
   async function load() {
     syncControls();
     charts = charts || createCharts();
-    const query = params();
+    const range = O.currentRange(DEFAULT_RANGE);
+    const query = params(range);
     const signal = nextSignal();
     O.setState(state, "loading");
     try {
@@ -131,7 +133,7 @@
       const models = mergeModels(usage, latency);
       addModelOptions(models.map((m) => m.model));
       renderTable(models);
-      renderSeries(tokens, latency, query.group_by);
+      renderSeries(tokens, latency, query.group_by, range);
       shown = { filters: query, models, timeseries: tokens.results || [], latency_timeseries: latency.timeseries || [] };
       O.setState(state, models.length ? null : "empty", `No calls match in this time range. ${O.EMPTY_MESSAGE}`);
       O.markUpdated();

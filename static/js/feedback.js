@@ -49,7 +49,7 @@
     };
   }
 
-  function renderAnalytics(data, groupBy) {
+  function renderAnalytics(data, groupBy, range) {
     for (const card of document.querySelectorAll("[data-card]")) {
       const key = card.dataset.card;
       const value = card.querySelector("[data-value]");
@@ -57,13 +57,17 @@
       value.dataset.raw = data[key] == null ? "" : String(data[key]);
     }
     const over = data.over_time || [];
+    const partial = O.partialBuckets(over.map((r) => r.period), groupBy, range);
     O.updateChart(charts.overTime, over.map((r) => O.fmt.period(r.period, groupBy)), [
       { data: over.map((r) => r.satisfaction_rate) },
       { data: over.map((r) => r.thumbs_up) },
       { data: over.map((r) => r.thumbs_down) },
-    ]);
+    ], { partial });
+    O.partialNote(document.querySelector("[data-partial-note]"), partial, groupBy);
     const models = data.by_model || [];
-    O.updateChart(charts.byModel, models.map((r) => r.model), [{ data: models.map((r) => r.satisfaction_rate) }]);
+    O.updateChart(charts.byModel, models.map((r) => r.model), [
+      { data: models.map((r) => r.satisfaction_rate), backgroundColor: models.map((r) => O.modelColor(r.model)) },
+    ]);
   }
 
   function renderComments(page) {
@@ -95,7 +99,7 @@
         O.api("feedback/analytics/", { params: { ...params, group_by: groupBy }, signal }),
         O.api("feedback/", { params: { ...params, page_size: 100 }, signal }),
       ]);
-      renderAnalytics(analytics, groupBy);
+      renderAnalytics(analytics, groupBy, range);
       renderComments(latest);
       O.setState(state, analytics.total ? null : "empty", "No feedback in this time range. Rate a call from its page in Logs, or post to /api/feedback/.");
       O.markUpdated();

@@ -27,21 +27,40 @@
   const panel = (id) => document.getElementById(`chart-${id}`).closest("section");
   const panelState = (section) => section.querySelector("[data-state]");
 
+  // A count axis: whole numbers only (no "0.5 calls" between 0 and 1).
+  const countTicks = { precision: 0, callback: (v) => O.fmt.compact(v) };
+
   function lineOptions({ stacked = false, money = false } = {}) {
     return {
       interaction: { mode: "index", intersect: false },
       scales: {
         x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 6 } },
-        y: {
-          stacked, beginAtZero: true,
-          ticks: { callback: (v) => (money ? O.fmt.cost(v) : O.fmt.compact(v)) },
-        },
+        y: { stacked, beginAtZero: true, ticks: money ? { callback: (v) => O.fmt.cost(v) } : countTicks },
       },
       plugins: {
         legend: { position: "bottom", labels: { usePointStyle: true } },
         tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${money ? O.fmt.cost(c.parsed.y) : O.fmt.int(c.parsed.y)}` } },
       },
     };
+  }
+
+  /** Calls on the left axis, errors on their own right axis: a few errors stay visible beside many calls. */
+  function callsOptions() {
+    const options = lineOptions();
+    options.scales.y.title = { display: true, text: "Calls" };
+    options.scales.errors = {
+      position: "right", beginAtZero: true, ticks: countTicks, grid: { drawOnChartArea: false },
+      title: { display: true, text: "Errors", color: P[5] },
+    };
+    return options;
+  }
+
+  /** The latency bars take their model's colour (average lighter); the legend explains the two shades. */
+  function latencyLegend(chart) {
+    return chart.data.datasets.map((dataset, i) => ({
+      text: dataset.label, datasetIndex: i, hidden: !chart.isDatasetVisible(i), lineWidth: 0,
+      fillStyle: i === 0 ? O.fade("#475569", 0.4) : "#475569",
+    }));
   }
 
   function createCharts() {
@@ -51,9 +70,9 @@
         type: "line",
         data: { labels: [], datasets: [
           { label: "Calls", borderColor: P[0], backgroundColor: P[0], pointStyle: "circle", pointRadius: 2, data: [] },
-          { label: "Errors", borderColor: P[5], backgroundColor: P[5], borderDash: O.DASHES[1], pointStyle: "triangle", pointRadius: 3, data: [] },
+          { label: "Errors (right axis)", yAxisID: "errors", borderColor: P[5], backgroundColor: P[5], borderDash: O.DASHES[1], pointStyle: "triangle", pointRadius: 3, data: [] },
         ] },
-        options: lineOptions(),
+        options: callsOptions(),
       }),
       tokens: c("tokens", {
         type: "bar",
@@ -71,21 +90,21 @@
       latency: c("latency", {
         type: "bar",
         data: { labels: [], datasets: [
-          { label: "Average", backgroundColor: P[4], data: [] },
-          { label: "P95", backgroundColor: P[0], data: [] },
+          { label: "Average", data: [] },
+          { label: "P95", data: [] },
         ] },
         options: {
           indexAxis: "y",
           scales: { x: { beginAtZero: true, ticks: { callback: (v) => O.fmt.ms(v) } } },
           plugins: {
-            legend: { position: "bottom" },
+            legend: { position: "bottom", labels: { generateLabels: latencyLegend } },
             tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${O.fmt.ms(ctx.parsed.x)}` } },
           },
         },
       }),
       models: c("models", {
         type: "doughnut",
-        data: { labels: [], datasets: [{ label: "Calls", backgroundColor: P, data: [] }] },
+        data: { labels: [], datasets: [{ label: "Calls", backgroundColor: [], data: [] }] },
         options: {
           plugins: {
             legend: { position: "bottom", labels: { boxWidth: 12 } },
@@ -105,19 +124,31 @@
     };
   }
 
-  function describeChange(key, now, before, rangeLabel) {
-    if (now === null || now === undefined || before === null || before === undefined) return "";
-    const cur = Number(now), prev = Number(before);
-    const word = rangeLabel === "custom range" ? "previous period" : `previous ${rangeLabel.replace(/^last /, "")}`;
+  // Below this many calls in the previous period a change says more about chance than about the
+  // traffic (3 calls then, 60 now reads "+1,900 %"), so every card shows "n/a" instead.
+  const MIN_PREVIOUS_CALLS = 30;
+
+  /** The delta line of a card: {text, title}. Every card follows the same rule; the error rate moves in points (pp). */
+  function describeChange(key, now, before, range) {
+    const word = range.label === "custom range" ? "previous period" : `previous ${range.label.replace(/^last /, "")}`;
+    const previousCalls = Number(before.total_calls);
+    if (previousCalls < MIN_PREVIOUS_CALLS) {
+      return { text: `n/a vs ${word}`, title: `The ${word} had ${O.fmt.int(previousCalls)} calls; a change is shown from ${MIN_PREVIOUS_CALLS}.` };
+    }
+    const title = `${word[0].toUpperCase()}${word.slice(1)}: ${CARD_FORMAT[key](before[key])}`;
+    if (now[key] == null || before[key] == null) return { text: `n/a vs ${word}`, title };
+    const cur = Number(now[key]), prev = Number(before[key]);
+    const arrow = (diff) => (diff > 0 ? "▲" : "▼");
     if (key === "error_rate") {
       const diff = cur - prev;
-      if (Math.abs(diff) < 0.005) return `no change vs ${word}`;
-      return `${diff > 0 ? "▲" : "▼"} ${Math.abs(diff).toFixed(2)} pts vs ${word}`;
+      if (Math.abs(diff) < 0.005) return { text: `no change vs ${word}`, title };
+      return { text: `${arrow(diff)} ${Math.abs(diff).toFixed(2)} pp vs ${word}`, title: `${title} (pp: percentage points)` };
     }
-    if (prev === 0) return cur === 0 ? `no change vs ${word}` : `none in ${word}`;
+    if (prev === 0) return { text: cur === 0 ? `no change vs ${word}` : `n/a vs ${word}`, title };
     const change = ((cur - prev) / prev) * 100;
-    if (Math.abs(change) < 0.05) return `no change vs ${word}`;
-    return `${change > 0 ? "▲" : "▼"} ${Math.abs(change) >= 100 ? Math.round(Math.abs(change)) : Math.abs(change).toFixed(1)}% vs ${word}`;
+    if (Math.abs(change) < 0.05) return { text: `no change vs ${word}`, title };
+    const size = Math.abs(change) >= 100 ? O.fmt.int(Math.abs(change)) : Math.abs(change).toFixed(1);
+    return { text: `${arrow(change)} ${size}% vs ${word}`, title };
   }
 
   function renderCards(now, before, range) {
@@ -129,33 +160,39 @@
       if (key === "total_cost" && Number(now.unpriced_calls) > 0) {
         value.title = `${O.fmt.int(now.unpriced_calls)} calls of unpriced models are not included`;
       }
-      card.querySelector("[data-delta]").textContent = before ? describeChange(key, now[key], before[key], range.label) : "";
+      const delta = card.querySelector("[data-delta]");
+      const change = before ? describeChange(key, now, before, range) : { text: "", title: "" };
+      delta.textContent = change.text;
+      delta.title = change.title;
     }
   }
 
-  function renderSeries(all, errors, groupBy) {
+  function renderSeries(all, errors, groupBy, range) {
     const rows = all.results || [];
     const labels = rows.map((r) => O.fmt.period(r.period, groupBy));
+    const partial = O.partialBuckets(rows.map((r) => r.period), groupBy, range);
     const errorsByPeriod = new Map((errors.results || []).map((r) => [r.period, r.calls]));
     O.updateChart(charts.calls, labels, [
       { data: rows.map((r) => r.calls) },
       { data: rows.map((r) => errorsByPeriod.get(r.period) || 0) },
-    ]);
+    ], { partial });
     O.updateChart(charts.tokens, labels, [
       { data: rows.map((r) => r.prompt_tokens) },
       { data: rows.map((r) => r.completion_tokens) },
-    ]);
-    O.updateChart(charts.cost, labels, [{ data: rows.map((r) => (r.total_cost === null ? null : Number(r.total_cost))) }]);
+    ], { partial });
+    O.updateChart(charts.cost, labels, [{ data: rows.map((r) => (r.total_cost === null ? null : Number(r.total_cost))) }], { partial });
+    for (const id of ["calls", "tokens", "cost"]) O.partialNote(panel(id).querySelector("[data-partial-note]"), partial, groupBy);
   }
 
   function renderModels(usage) {
     const rows = usage.results || [];
     const labels = rows.map((r) => r.model);
+    const colours = labels.map(O.modelColor);
     O.updateChart(charts.latency, labels, [
-      { data: rows.map((r) => r.avg_latency_ms) },
-      { data: rows.map((r) => r.p95_latency_ms) },
+      { data: rows.map((r) => r.avg_latency_ms), backgroundColor: colours.map((c) => O.fade(c, 0.4)) },
+      { data: rows.map((r) => r.p95_latency_ms), backgroundColor: colours },
     ]);
-    O.updateChart(charts.models, labels, [{ data: rows.map((r) => r.calls) }]);
+    O.updateChart(charts.models, labels, [{ data: rows.map((r) => r.calls), backgroundColor: colours }]);
     const empty = rows.length === 0 ? O.EMPTY_MESSAGE : null;
     O.setState(panelState(panel("latency")), empty && "empty", empty);
     O.setState(panelState(panel("models")), empty && "empty", empty);
@@ -207,7 +244,7 @@
         O.setState(pageState, empty ? "empty" : null, `No calls in the ${range.label}. ${O.EMPTY_MESSAGE}`);
       }, [pageState]),
       section(Promise.all([get("metrics/token-usage/", { group_by: groupBy }), get("metrics/token-usage/", { group_by: groupBy, status: "error" })]),
-        ([all, errs]) => { renderSeries(all, errs, groupBy); seriesStates.forEach((node) => O.setState(node, null)); },
+        ([all, errs]) => { renderSeries(all, errs, groupBy, range); seriesStates.forEach((node) => O.setState(node, null)); },
         seriesStates),
       section(get("metrics/model-usage/"), renderModels, ["latency", "models"].map((id) => panelState(panel(id)))),
       section(get("metrics/errors/"), renderErrors, [panelState(panel("errors")), panelState(errorsSection)]),

@@ -15,6 +15,8 @@ MAX_COUNT = 10_000_000
 
 class Command(BaseCommand):
     help = "Insert realistic sample LLM calls (source='sample'); --clear removes only sample rows."
+    # `make demo` runs it right after migrate, which has just shown the system check warnings.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--count", type=int, default=500, help=f"number of calls to create, at most {MAX_COUNT} (default 500)")
