@@ -1,4 +1,5 @@
 # Two commands: `make run` (set up and serve on SQLite) and `make test` (set up and run the suite).
+# Another address: `make run PORT=8080`, or `make run HOST=0.0.0.0 PORT=8080` to listen on every interface.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,9 +28,17 @@ migrate: install .env
 run: migrate
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# Sample data, the default alert rules, and the alert checker running beside the server.
+# Both run in the background and the shell waits, so Ctrl-C, a TERM sent to the shell or the server
+# exiting by itself (port in use) all go through the trap, which stops the other one too.
 demo: migrate
 	$(PY) manage.py generate_sample_data --count 20000 --days 30 --if-empty
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py check_alerts --create-defaults
+	@echo "Alert checks run every 60 s beside the server; their output goes to logs/check_alerts.log."
+	$(PY) manage.py check_alerts --loop --interval 60 >>logs/check_alerts.log 2>&1 & checker=$$!; \
+	$(PY) manage.py runserver $(HOST):$(PORT) & server=$$!; \
+	trap 'kill $$server $$checker 2>/dev/null; wait' EXIT INT TERM HUP; \
+	wait $$server
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
