@@ -90,7 +90,7 @@ def test_it_shows_stored_html_as_text_without_running_it(dash, alice, make_log):
     log = make_log(prompt_text=HOSTILE, response_text=HOSTILE, user_id='<img src=y onerror="window.__xss=3">')
     dash.open_context(user=alice)
     page = dash.goto("/logs/")
-    assert visible_prompts(page) == [HOSTILE[:80]]
+    assert visible_prompts(page) == [HOSTILE]
     page = dash.goto(f"/logs/{log.request_id}/")
     assert page.text_content("#prompt-text") == HOSTILE
     assert page.text_content("#response-text") == HOSTILE
@@ -144,4 +144,57 @@ def test_it_shows_local_times_with_utc_on_hover_and_a_custom_range(dash, alice, 
     dash.wait_loaded()
     assert page.input_value("#range") == "custom"
     assert len(visible_prompts(page)) == 4
+    dash.assert_clean()
+
+
+@pytest.fixture
+def long_calls(make_log):
+    """Calls with the longest values a row can hold: model and user names, an error, a long prompt."""
+    now = timezone.now()
+    for i in range(5):
+        make_log(
+            timestamp=now - timedelta(minutes=i + 1), model_name="meta-llama/llama-4-scout-17b-16e-instruct-" + "x" * 40,
+            user_id="customer-" + "0123456789abcdef" * 4, status="error", error_type="context_length",
+            prompt_text="Summarise the following support ticket in two sentences. " * 20,
+            prompt_tokens=120000, completion_tokens=3456, latency_ms=12345.6, cost_estimate=None,
+        )
+    make_log(timestamp=now - timedelta(minutes=10), prompt_text="short and fine")
+
+
+def test_it_fits_the_logs_table_in_a_1440_pixel_window(dash, alice, long_calls):
+    dash.open_context(user=alice, viewport=DESKTOP)
+    page = dash.goto("/logs/")
+    assert page.locator("#logs-table tbody tr").count() == 6
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    wrapper = page.locator("#logs-table").locator("xpath=..")
+    assert page.evaluate("(w) => w.scrollWidth <= w.clientWidth", wrapper.element_handle())
+    first = page.locator("#logs-table tbody tr").first
+    # Long values are cut to their cell, whole in the tooltip.
+    model = first.locator("td[data-label=Model] span")
+    assert model.get_attribute("title") == "meta-llama/llama-4-scout-17b-16e-instruct-" + "x" * 40
+    assert page.evaluate("(s) => s.scrollWidth > s.clientWidth", model.element_handle())  # truncated, not overflowing
+    prompt = first.locator("td:last-child")
+    prompt_box, table_box = prompt.bounding_box(), page.locator("#logs-table").bounding_box()
+    assert prompt_box["width"] >= 120  # the prompt keeps a readable share of the row
+    assert prompt_box["x"] + prompt_box["width"] <= table_box["x"] + table_box["width"] + 0.5
+    dash.assert_clean()
+
+
+def test_it_leads_each_call_with_its_status_on_a_phone(dash, alice, long_calls):
+    dash.open_context(user=alice, viewport=PHONE)
+    page = dash.goto("/logs/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    row = page.locator("#logs-table tbody tr").first
+    status, error_type = row.locator(".badge"), row.locator("td").nth(3)
+    assert status.text_content() == "error" and error_type.text_content() == "context_length"
+    top = status.bounding_box()["y"]
+    assert abs(error_type.bounding_box()["y"] - top) < 8  # on the status line
+    for cell in (row.locator("td").first, row.locator("td[data-label=Model]"), row.locator("td:last-child")):
+        assert cell.bounding_box()["y"] > top + 8
+    row_box = row.bounding_box()
+    assert row_box["x"] >= 0 and row_box["x"] + row_box["width"] <= PHONE["width"]
+    latency = row.locator("td[data-label=Latency]")
+    assert latency.text_content() == "12.3 s"
+    assert page.evaluate("(td) => getComputedStyle(td, '::before').content", latency.element_handle()) == '"Latency: "'
+    dash.screenshot("logs-cards")
     dash.assert_clean()

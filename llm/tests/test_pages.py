@@ -1,7 +1,11 @@
 """The dashboard pages: behind login, login/logout, banners, and 404 for an unknown call."""
+import re
 import uuid
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from llm.models import AlertRule
 
@@ -100,6 +104,54 @@ def test_it_explains_how_to_set_the_groq_key_when_it_is_missing(client, alice, s
     body = client.get("/playground/").content.decode()
     assert 'id="no-key"' in body
     assert "GROQ_API_KEY=gsk_" in body
+
+
+def _checks_notice(client) -> str | None:
+    """The alerts page's "checks have not run" notice as plain text, or None when it is absent."""
+    body = client.get("/alerts/").content.decode()
+    found = re.search(r'<div role="alert"[^>]*data-notice="alert-checks">(.*?)</div>', body, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else None
+
+
+def test_it_says_when_alert_checks_have_never_run(client, alice):
+    client.force_login(alice)
+    assert _checks_notice(client) is None  # no rule: nothing to check
+    AlertRule.objects.create(name="Off", metric_type="error_rate", threshold=5, is_active=False)
+    assert _checks_notice(client) is None  # no active rule either
+    AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5)
+    assert _checks_notice(client) == (
+        "Alert checks have never run, so no rule can fire. Run python manage.py check_alerts --loop --interval 60, "
+        "or schedule python manage.py check_alerts with cron (e.g. every 15 minutes)."
+    )
+
+
+@time_machine.travel("2024-06-11T12:00:00Z", tick=False)
+def test_it_says_how_long_alert_checks_have_not_run(client, alice):
+    client.force_login(alice)
+    now = timezone.now()
+    AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5,
+                             last_evaluated_at=now - timedelta(hours=3))
+    # The latest check of any active rule counts; an inactive rule's is ignored.
+    AlertRule.objects.create(name="Slow", metric_type="latency", threshold=5000,
+                             last_evaluated_at=now - timedelta(minutes=47))
+    AlertRule.objects.create(name="Off", metric_type="latency", threshold=5000, is_active=False,
+                             last_evaluated_at=now - timedelta(minutes=1))
+    notice = _checks_notice(client)
+    assert notice.startswith("Alert checks have not run in the last 47 minutes (last check 2024-06-11 11:13 UTC), "
+                             "so no rule can fire.")
+    assert '<time datetime="2024-06-11T11:13:00+00:00" data-local-time>' in client.get("/alerts/").content.decode()
+
+    AlertRule.objects.filter(name="Slow").update(last_evaluated_at=now - timedelta(minutes=29))
+    assert _checks_notice(client) is None
+
+
+def test_it_counts_the_alerts_page_queries(client, alice, django_assert_num_queries):
+    AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5)
+    client.force_login(alice)
+    client.get("/alerts/")
+    # Session and user, the firing-alerts banner, priced models, and one aggregate for the checks notice.
+    with django_assert_num_queries(5):
+        assert "data-notice" in client.get("/alerts/").content.decode()
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,19 @@
 
 The pages carry no figures of their own: each page's script (static/js/<page>.js) calls the
 REST API, so what a page shows is exactly what the API returns. The views only add what must be
-known before the first request: the banners (firing alerts, unsaved calls), the priced models for
-pickers, and whether Groq is configured.
+known before the first request: the banners (firing alerts, unsaved calls, alert checks not
+running), the priced models for pickers, and whether Groq is configured.
 """
 import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from llm import spool
 from llm.models import AlertRule, LLMRequestLog, ModelPrice
@@ -50,6 +53,22 @@ ANALYTICS_CHARTS = [
     ("cost", "Cost over time"),
     ("latency", "P95 latency over time, by model"),
 ]
+
+
+# check_alerts suggests cron every 15 minutes: this long without a check means at least two runs missed.
+ALERT_CHECKS_DUE = timedelta(minutes=30)
+
+
+def _alert_checks_idle(*, now: datetime) -> dict | None:
+    """Whether nothing has checked the active rules lately: one aggregate query.
+
+    Returns None while checks run (or when no rule is active, as there is nothing to check), else
+    {"last": the latest check of any active rule, None if none was ever checked}.
+    """
+    row = AlertRule.objects.filter(is_active=True).aggregate(rules=Count("id"), last=Max("last_evaluated_at"))
+    if not row["rules"] or (row["last"] is not None and now - row["last"] < ALERT_CHECKS_DUE):
+        return None
+    return {"last": row["last"]}
 
 
 def _spool_pending() -> int:
@@ -112,6 +131,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         page="alerts",
         metric_types=AlertRule.MetricType.choices,
         comparisons=AlertRule.Comparison.choices,
+        alert_checks_idle=_alert_checks_idle(now=timezone.now()),
     )
 
 

@@ -35,6 +35,24 @@
     return `${minutes} min`;
   }
 
+  /** A metric value with its unit: "7.5%", "5,200 ms", "3.1×". */
+  function withUnit(value, metricType) {
+    if (value === null || value === undefined) return "—";
+    return `${Number(Number(value).toFixed(2)).toLocaleString("en-US")}${UNIT[metricType] || ""}`;
+  }
+
+  function stateBadge(rule) {
+    // A rule no check has looked at yet is not "ok": nothing is known about it.
+    if (!rule.last_evaluated_at) {
+      return O.el("span", { text: "not evaluated yet", cls: "badge badge-muted", attrs: { title: "No alert check has run for this rule yet." } });
+    }
+    const firing = rule.state === "firing";
+    const last = `Last checked ${O.fmt.time(rule.last_evaluated_at)} (${O.fmt.utc(rule.last_evaluated_at)})`;
+    return O.el("span", { text: firing ? "⚠ firing" : "ok", cls: `badge ${firing ? "badge-error" : "badge-ok"}`, attrs: { title: last } });
+  }
+
+  const cell = O.labelledCell;
+
   function ruleRow(rule) {
     const toggle = O.el("input", { cls: "h-4 w-4", attrs: { type: "checkbox", "aria-label": `Rule ${rule.name} active`, "data-toggle": rule.id } });
     toggle.checked = rule.is_active;
@@ -43,15 +61,14 @@
     edit.addEventListener("click", () => openEditor(rule));
     const remove = O.el("button", { text: "Delete", cls: "btn btn-sm", attrs: { type: "button" } });
     remove.addEventListener("click", () => deleteRule(rule));
-    const firing = rule.state === "firing";
     return O.el("tr", { attrs: { "data-rule-id": rule.id } }, [
-      O.el("td", { text: rule.name, cls: "font-medium" }),
-      O.el("td", { text: `${METRIC[rule.metric_type] || rule.metric_type} ${COMPARISON[rule.comparison] || rule.comparison} ${rule.threshold}${UNIT[rule.metric_type] || ""}` }),
-      O.el("td", { text: describeWindow(rule.time_window_minutes) }),
-      O.el("td", { text: rule.model_name || "all models" }),
-      O.el("td", {}, [O.el("span", { text: firing ? "⚠ firing" : "ok", cls: `badge ${firing ? "badge-error" : "badge-ok"}` })]),
-      O.el("td", { text: rule.last_value == null ? "—" : `${Number(rule.last_value.toFixed(2))}${UNIT[rule.metric_type] || ""}` }),
-      O.el("td", {}, [toggle]),
+      O.el("td", { text: rule.name, cls: "cell-wide font-medium cell-wrap" }),
+      cell("Condition", { text: `${METRIC[rule.metric_type] || rule.metric_type} ${COMPARISON[rule.comparison] || rule.comparison} ${withUnit(rule.threshold, rule.metric_type)}` }),
+      cell("Window", { text: describeWindow(rule.time_window_minutes) }),
+      cell("Model", { text: rule.model_name || "all models", cls: "cell-wrap" }),
+      O.el("td", { cls: "cell-lead" }, [stateBadge(rule)]),
+      cell("Last value", { text: withUnit(rule.last_value, rule.metric_type) }),
+      cell("Active", {}, [toggle]),
       O.el("td", { cls: "space-x-1" }, [edit, remove]),
     ]);
   }
@@ -214,13 +231,18 @@
     const resolved = alert.resolved_at
       ? O.el("span", { text: "resolved", cls: "badge badge-ok", attrs: { title: `Resolved ${O.fmt.time(alert.resolved_at)} (${O.fmt.utc(alert.resolved_at)})` } })
       : O.el("span", { text: "open", cls: "badge badge-error" });
+    const metricType = alert.metric_type || (rule && rule.metric_type);
+    const comparison = rule ? `${COMPARISON[rule.comparison] || rule.comparison} ` : "";
+    const threshold = alert.threshold == null ? null
+      : O.el("span", { text: `threshold ${comparison}${withUnit(alert.threshold, metricType)}`, cls: "block text-xs text-slate-500" });
+    // Messages wrap, breaking even a long unbroken word, so they never push into the next columns.
     return O.el("tr", { attrs: { "data-alert-id": alert.id } }, [
-      O.el("td", {}, [O.timeCell(alert.triggered_at)]),
-      O.el("td", { text: ruleName + (alert.is_reminder ? " (reminder)" : "") }),
-      O.el("td", { text: alert.message, cls: "max-w-md whitespace-normal" }),
-      O.el("td", { text: Number(Number(alert.metric_value).toFixed(2)).toString() }),
-      O.el("td", {}, [resolved]),
-      O.el("td", {}, [ack]),
+      cell("Triggered", {}, [O.timeCell(alert.triggered_at)]),
+      cell("Rule", { text: ruleName + (alert.is_reminder ? " (reminder)" : ""), cls: "cell-wrap min-w-[8rem]" }),
+      O.el("td", { text: alert.message, cls: "cell-wide min-w-[12rem] cell-wrap", attrs: { "data-message": "" } }),
+      cell("Value", { cls: "tabular-nums" }, [O.el("span", { text: withUnit(alert.metric_value, metricType) }), threshold]),
+      O.el("td", { cls: "cell-lead" }, [resolved]),
+      O.el("td", { cls: "cell-lead" }, [ack]),
     ]);
   }
 
@@ -260,6 +282,9 @@
     loadTriggered();
   });
   showAcknowledged.checked = O.urlState.get("acknowledged") !== "false";
+
+  // The server wrote the last check's time in UTC; show it in the viewer's zone.
+  document.querySelectorAll("time[data-local-time]").forEach((node) => O.setTime(node, node.dateTime));
 
   (async () => {
     await loadRules();

@@ -175,6 +175,11 @@
     return node;
   }
 
+  /** A table cell named by its column, which the phone layout (.table-cards) shows as the cell's label. */
+  function labelledCell(label, options = {}, children = []) {
+    return el("td", { ...options, attrs: { ...(options.attrs || {}), "data-label": label } }, children);
+  }
+
   function timeCell(iso) {
     const t = el("time");
     setTime(t, iso);
@@ -495,7 +500,7 @@
   if (current) current.parentElement.parentElement.parentElement.scrollLeft = current.offsetLeft - 8;
 
   window.Obs = {
-    API_ROOT, EMPTY_MESSAGE, ApiError, api, apiUrl, csrfToken, isAbort, latest, fmt, setTime, el, timeCell, urlState,
+    API_ROOT, EMPTY_MESSAGE, ApiError, api, apiUrl, csrfToken, isAbort, latest, fmt, setTime, el, labelledCell, timeCell, urlState,
     currentRange, previousRange, autoGroupBy, rangeParams, apiDate, bindRange, autoRefresh, markUpdated,
     bucketEnd, partialBuckets, partialNote, setState, PALETTE, DASHES, modelColor, modelPoint, fade, chart, updateChart,
   };

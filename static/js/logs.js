@@ -43,20 +43,33 @@
     return O.el("span", { text: status, cls: `badge ${status === "error" ? "badge-error" : "badge-ok"}` });
   }
 
+  /** Text cut to one line at `width` (a max-w-* class), all of it in the tooltip. */
+  function clipped(text, width) {
+    return O.el("span", { text, cls: `inline-block ${width} truncate align-bottom`, attrs: { title: text || null } });
+  }
+
+  const cell = O.labelledCell;
+
+  /**
+   * One call. At 1440 px the row fits: model and user are cut to a width, and the prompt takes what
+   * is left (max-w-px + w-full: the column gets the remaining width and truncates in it). On a phone
+   * the status and error type lead the card.
+   */
   function row(r) {
     const link = O.el("a", { cls: "text-blue-700 underline", attrs: { href: `/logs/${encodeURIComponent(r.request_id)}/` } });
     O.setTime(link, r.timestamp);
     const preview = r.prompt_preview ?? r.prompt_text ?? "";
+    const model = r.model_name ?? r.model ?? "";
     return O.el("tr", { attrs: { "data-request-id": r.request_id } }, [
-      O.el("td", {}, [link]),
-      O.el("td", { text: r.model_name ?? r.model ?? "" }),
-      O.el("td", {}, [statusBadge(r.status)]),
-      O.el("td", { text: r.error_type || "" }),
-      O.el("td", { text: O.fmt.int(r.total_tokens), cls: "num" }),
-      O.el("td", { text: O.fmt.ms(r.latency_ms), cls: "num" }),
-      O.el("td", { text: O.fmt.cost(r.cost_estimate), cls: "num", attrs: { title: r.cost_estimate === null ? "unpriced model" : null } }),
-      O.el("td", { text: r.user_id || "" }),
-      O.el("td", { text: preview.slice(0, 80), cls: "max-w-xs truncate", attrs: { title: preview } }),
+      O.el("td", { cls: "cell-wide" }, [link]),
+      cell("Model", {}, [clipped(model, "max-w-[13rem]")]),
+      O.el("td", { cls: "cell-lead" }, [statusBadge(r.status)]),
+      O.el("td", { text: r.error_type || "", cls: "cell-lead" }),
+      cell("Tokens", { text: O.fmt.int(r.total_tokens), cls: "num" }),
+      cell("Latency", { text: O.fmt.ms(r.latency_ms), cls: "num" }),
+      cell("Cost", { text: O.fmt.cost(r.cost_estimate), cls: "num", attrs: { title: r.cost_estimate === null ? "unpriced model" : null } }),
+      r.user_id ? cell("User", {}, [clipped(r.user_id, "max-w-[8rem]")]) : O.el("td"),
+      O.el("td", { cls: "cell-wide w-full max-w-px" }, [clipped(preview, "max-w-full")]),
     ]);
   }
 
