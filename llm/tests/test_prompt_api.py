@@ -171,7 +171,7 @@ def test_it_streams_server_sent_events(alice_client, fake_groq):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    assert response["Cache-Control"] == "no-cache"
+    assert response["Cache-Control"] == "no-store"
     events = sse_events(response)
     row = LLMRequestLog.objects.get()
     assert events[:2] == [{"type": "chunk", "text": "Hel"}, {"type": "chunk", "text": "lo"}]

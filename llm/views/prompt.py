@@ -93,7 +93,7 @@ class PromptView(APIView):
             response = StreamingHttpResponse(
                 _events(groq_service.stream(source=Source.API, **params)), content_type="text/event-stream"
             )
-            response["Cache-Control"] = "no-cache"
+            response["Cache-Control"] = "no-store"
             response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back
             return response
         try:
