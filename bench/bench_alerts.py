@@ -30,7 +30,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.db.models import Max  # noqa: E402
 
-from llm import alerts  # noqa: E402
+from llm.alerts import engine as alerts  # noqa: E402
 from llm.models import AlertRule, LLMRequestLog  # noqa: E402
 
 
@@ -49,10 +49,10 @@ def main():
     print(f"{connection.vendor}: {total} calls, newest {now:%Y-%m-%d %H:%M}")
     metric_types = [AlertRule.MetricType.ERROR_RATE, AlertRule.MetricType.TOKEN_SPIKE]
     try:
-        from llm.metrics import latency_percentiles  # noqa: F401
+        from llm.analytics.metrics import latency_percentiles  # noqa: F401
         metric_types.append(AlertRule.MetricType.LATENCY)
     except ImportError:
-        print("(llm.metrics.latency_percentiles not available: latency skipped)")
+        print("(llm.analytics.metrics.latency_percentiles not available: latency skipped)")
     for metric_type in metric_types:
         rule = AlertRule(name=metric_type, metric_type=metric_type, threshold=1e9, time_window_minutes=60)
         read = median_seconds(lambda: alerts.read_metric(rule=rule, now=now))

@@ -249,7 +249,7 @@ def _reference_sql(vendor) -> dict[str, tuple[str, list[str]]]:
     SQLite has no percentile function: there the reference is the counts plus one UNION ALL of
     `LIMIT 2 OFFSET k` terms."""
     # Distinct users from a DISTINCT subquery: the database hashes instead of sorting every row for
-    # COUNT(DISTINCT ...) (PostgreSQL, 30 days: ~0.5 s against ~1.1 s), as llm.metrics does too.
+    # COUNT(DISTINCT ...) (PostgreSQL, 30 days: ~0.5 s against ~1.1 s), as llm.analytics.metrics does too.
     day = "date_trunc('day', timestamp AT TIME ZONE 'UTC')" if vendor == "postgresql" else "substr(timestamp, 1, 10)"
     users = f"SELECT count(*) FROM (SELECT DISTINCT user_id FROM {T} WHERE {W} AND user_id <> '') u"
     users_per_day = (f"SELECT d, count(*) FROM (SELECT DISTINCT {day} AS d, user_id FROM {T} "
@@ -404,7 +404,7 @@ def _bare_export(connection, start, vendor, fields):
 
 
 def _bench_export(args, connection, client, vendor, last):
-    from llm.metrics import EXPORT_FIELDS
+    from llm.analytics.metrics import EXPORT_FIELDS
     from llm.models import LLMRequestLog
 
     print(f"\n{'export csv':<22}{'rows':>10}{'api rows/s':>12}{'bare rows/s':>13}{'ratio':>7}"

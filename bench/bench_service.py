@@ -34,9 +34,9 @@ def child(calls: int, warmup: int, in_transaction: bool) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from llm import spool
+    from llm.calls import spool
     from llm.models import LLMRequestLog
-    from llm.services import groq_service
+    from llm.sources.groq import groq_service
     from llm.tests.fakegroq import FakeGroq
 
     call_command("migrate", verbosity=0)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
-from llm.ingest import ingest_key_create, ingest_key_revoke
+from llm.sources.ingest import ingest_key_create, ingest_key_revoke
 from llm.models import AlertLog, AlertRule, IngestKey, LLMRequestLog, ModelPrice, UserFeedback
 
 

@@ -74,10 +74,10 @@ def _isolated_spool(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _closed_log_connections():
-    """A call inside a caller's transaction opens a second connection (llm.services.log_alias); an open one
+    """A call inside a caller's transaction opens a second connection (llm.sources.groq.log_alias); an open one
     would stop PostgreSQL from dropping the test database."""
     yield
-    from llm.services import close_log_connections
+    from llm.sources.groq import close_log_connections
 
     close_log_connections()
 
@@ -89,7 +89,7 @@ def fake_groq(settings):
     Script it with fake_groq.reply_completion / reply_stream / reply_error / reply_raw / reply_drop;
     read what the SDK sent in fake_groq.requests.
     """
-    from llm.services import groq_service
+    from llm.sources.groq import groq_service
     from llm.tests.fakegroq import FakeGroq
 
     with FakeGroq() as server:

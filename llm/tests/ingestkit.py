@@ -1,7 +1,7 @@
 """Fixtures and helpers shared by the ingest test modules (imported by them, not a conftest)."""
 import pytest
 
-from llm.ingest import ingest_key_create
+from llm.sources.ingest import ingest_key_create
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def test_it_shows_a_capped_count_as_a_lower_bound_in_the_log_list(client, admin_
 
 
 def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client, admin_user):
-    from llm.ingest import ingest_key_find
+    from llm.sources.ingest import ingest_key_find
     from llm.models import IngestKey
 
     client.force_login(admin_user)
@@ -139,7 +139,7 @@ def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client,
 
 
 def test_it_revokes_ingest_keys_from_the_admin(client, admin_user):
-    from llm.ingest import ingest_key_create
+    from llm.sources.ingest import ingest_key_create
 
     key, _ = ingest_key_create(name="old")
     client.force_login(admin_user)

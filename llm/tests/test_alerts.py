@@ -1,4 +1,4 @@
-"""llm.alerts: reading each metric, the ok/firing state machine, notifications and the backtest."""
+"""llm.alerts.engine: reading each metric, the ok/firing state machine, notifications and the backtest."""
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -7,8 +7,8 @@ import time_machine
 from django.core import mail
 from django.db import connection, connections
 
-from llm import alerts
-from llm.metrics import latency_percentiles
+from llm.alerts import engine as alerts
+from llm.analytics.metrics import latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 from llm.tests.webhooks import fast_webhooks, webhook_server  # noqa: F401  (fixtures)
 

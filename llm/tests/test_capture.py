@@ -1,4 +1,4 @@
-from llm.capture import captured_text, render_messages
+from llm.calls.capture import captured_text, render_messages
 
 
 def test_it_keeps_short_text_as_is(settings):

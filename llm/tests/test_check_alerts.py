@@ -13,7 +13,7 @@ import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from llm import spool
+from llm.calls import spool
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from llm.filters import filter_logs, parse_filters
+from llm.analytics.filters import filter_logs, parse_filters
 from llm.models import LLMRequestLog
 
 

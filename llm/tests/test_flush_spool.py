@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 
 from llm.models import LLMRequestLog
-from llm.services import groq_service
+from llm.sources.groq import groq_service
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_it_exits_non_zero_while_a_record_cannot_be_written(_isolated_spool, cap
 
 
 def test_it_says_another_flush_is_running_and_exits_zero(_isolated_spool, capsys):
-    from llm import spool
+    from llm.calls import spool
 
     _isolated_spool.parent.mkdir(parents=True, exist_ok=True)
     _isolated_spool.write_text(json.dumps({"fields": {"request_id": "not-a-uuid"}}) + "\n")
@@ -58,7 +58,7 @@ def test_it_exits_zero_from_a_second_process_while_the_first_holds_the_spool(_is
     import subprocess
     import sys
 
-    from llm import spool
+    from llm.calls import spool
 
     _isolated_spool.parent.mkdir(parents=True, exist_ok=True)
     _isolated_spool.write_text(json.dumps({"fields": {"request_id": "not-a-uuid"}}) + "\n")

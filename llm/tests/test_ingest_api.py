@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from llm.ingest import ingest_key_revoke
+from llm.sources.ingest import ingest_key_revoke
 from llm.models import LLMRequestLog, ModelPrice
 from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
 

@@ -11,11 +11,11 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from llm.authentication import IngestKeyAuthentication
-from llm.ingest import ingest_key_create, ingest_key_find, ingest_key_revoke
+from llm.api.authentication import IngestKeyAuthentication
+from llm.sources.ingest import ingest_key_create, ingest_key_find, ingest_key_revoke
 from llm.models import IngestKey
 from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
-from llm.views.ingest import IngestView
+from llm.api.views.ingest import IngestView
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from core.logscrub import scrub_log_text
-from llm.services import LLMServiceError, groq_service
+from llm.sources.groq import LLMServiceError, groq_service
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from rest_framework.exceptions import ValidationError
 
-from llm.metrics import (
+from llm.analytics.metrics import (
     bucket_expression, bucket_start, bucket_starts, floor_to_bucket, grouped_latency_percentiles, latency_percentiles,
 )
 from llm.models import LLMRequestLog

@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from llm.models import LLMRequestLog, ModelPrice
-from llm.pricing import PriceBook, cost_for_call
-from llm.storage import bulk_insert
+from llm.calls.pricing import PriceBook, cost_for_call
+from llm.calls.storage import bulk_insert
 
 pytestmark = pytest.mark.django_db
 

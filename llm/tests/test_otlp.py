@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from rest_framework.test import APIClient
 
-from llm.ingest import ingest_key_revoke
+from llm.sources.ingest import ingest_key_revoke
 from llm.models import LLMRequestLog, ModelPrice
 from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
 

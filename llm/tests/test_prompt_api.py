@@ -8,7 +8,7 @@ from django.db import close_old_connections
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
 from llm.models import LLMRequestLog
-from llm.views.prompt import PromptView
+from llm.api.views.prompt import PromptView
 
 pytestmark = pytest.mark.django_db
 

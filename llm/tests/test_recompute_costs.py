@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from llm.ingest import ingest_events
+from llm.sources.ingest import ingest_events
 from llm.models import LLMRequestLog, ModelPrice
 
 pytestmark = pytest.mark.django_db

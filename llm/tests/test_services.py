@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from llm.models import LLMRequestLog, ModelPrice
-from llm.services import LLMServiceError, groq_service
+from llm.sources.groq import LLMServiceError, groq_service
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +271,7 @@ def test_it_logs_a_missing_api_key_as_a_configuration_error(fake_groq, settings)
 
 
 def test_it_imports_without_an_api_key():
-    code = "import django; django.setup(); from llm.services import groq_service; print(type(groq_service).__name__)"
+    code = "import django; django.setup(); from llm.sources.groq import groq_service; print(type(groq_service).__name__)"
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "core.settings", "DEBUG": "True", "GROQ_API_KEY": ""}
     base = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=base, env=env, capture_output=True, text=True, timeout=60)

@@ -107,7 +107,7 @@ def env_example_as_make_run_loads_it() -> dict:
 def test_it_sends_calls_to_groq_with_the_env_example_as_shipped():
     result = run_django(
         env_example_as_make_run_loads_it(),
-        "import django; django.setup(); from llm.services import groq_service; print(groq_service.client.base_url)",
+        "import django; django.setup(); from llm.sources.groq import groq_service; print(groq_service.client.base_url)",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "https://api.groq.com"
@@ -116,7 +116,7 @@ def test_it_sends_calls_to_groq_with_the_env_example_as_shipped():
 def test_it_reaches_the_server_named_by_groq_base_url_through_the_real_sdk(fake_groq):
     env = {**env_example_as_make_run_loads_it(), "GROQ_BASE_URL": fake_groq.url, "DATABASE_URL": ""}
     code = (
-        "import django; django.setup(); from llm.services import groq_service; "
+        "import django; django.setup(); from llm.sources.groq import groq_service; "
         "print(groq_service.client.chat.completions.create(model='llama-3.1-8b-instant', "
         "messages=[{'role': 'user', 'content': 'hi'}]).choices[0].message.content is not None)"
     )

@@ -10,9 +10,9 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from llm import spool
+from llm.calls import spool
 from llm.models import LLMRequestLog
-from llm.services import LLMServiceError, groq_service
+from llm.sources.groq import LLMServiceError, groq_service
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,7 @@ def stored_request_ids():
 def test_it_answers_and_spools_when_the_database_refuses_the_row(fake_groq, _isolated_spool, caplog):
     fake_groq.reply_completion("still answered", prompt_tokens=11, completion_tokens=4)
 
-    with database_refuses(), caplog.at_level(logging.ERROR, logger="llm.services"):
+    with database_refuses(), caplog.at_level(logging.ERROR, logger="llm.sources.groq"):
         result = groq_service.complete(prompt="Hi", user_id="u-1")
 
     assert result["response"] == "still answered"
@@ -199,7 +199,7 @@ def test_it_spools_a_call_the_second_connection_cannot_write(fake_groq, _isolate
         pytest.skip("SQLite never opens the second connection")
     from django.db import connections
 
-    from llm.services import log_alias
+    from llm.sources.groq import log_alias
 
     def refuse(execute, sql, params, many, context):
         raise OperationalError("server closed the connection unexpectedly")

@@ -75,7 +75,7 @@ def test_it_lists_feedback_newest_first_with_filters(alice_client, rated):
 
 def test_it_serves_deep_feedback_pages_like_shallow_ones(alice_client, rated, monkeypatch):
     every = [(r["id"], r["model"]) for r in alice_client.get("/api/feedback/").json()["results"]]
-    monkeypatch.setattr("llm.pagination.DEFERRED_FROM", 2)  # pages from offset 2 read their keys first
+    monkeypatch.setattr("llm.api.pagination.DEFERRED_FROM", 2)  # pages from offset 2 read their keys first
     deep = alice_client.get("/api/feedback/?page_size=2&page=2").json()
     assert [(r["id"], r["model"]) for r in deep["results"]] == every[2:4]
     assert "page=3" in deep["next"]

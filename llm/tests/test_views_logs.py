@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from llm.models import LLMRequestLog, UserFeedback
-from llm.pagination import COUNT_CAP, DEFERRED_FROM
+from llm.api.pagination import COUNT_CAP, DEFERRED_FROM
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_it_pins_the_list_to_two_queries(alice_client, logs, django_assert_num_q
 
 
 def test_it_caps_the_count(alice_client, logs, monkeypatch):
-    monkeypatch.setattr("llm.pagination.COUNT_CAP", 4)
+    monkeypatch.setattr("llm.api.pagination.COUNT_CAP", 4)
     body = alice_client.get("/api/logs/?page_size=2").json()
     assert (body["count"], body["count_is_exact"]) == (4, False)
     deeper = alice_client.get("/api/logs/?page_size=2&page=3").json()

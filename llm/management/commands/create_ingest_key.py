@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from llm.ingest import ingest_key_create
+from llm.sources.ingest import ingest_key_create
 
 
 class Command(BaseCommand):

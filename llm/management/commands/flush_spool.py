@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from llm import spool
+from llm.calls import spool
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from llm.models import LLMRequestLog, Source, UserFeedback
-from llm.sampledata import generate_calls
-from llm.storage import bulk_insert, delete_logs, iter_chunks
+from llm.sources.sample import generate_calls
+from llm.calls.storage import bulk_insert, delete_logs, iter_chunks
 
 BATCH = 5000
 # Ten times the largest benchmark dataset; a typo'd count would otherwise insert until the disk is full.

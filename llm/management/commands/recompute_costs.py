@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from llm.pricing import recompute_costs
+from llm.calls.pricing import recompute_costs
 
 
 def parse_since(value: str) -> datetime:

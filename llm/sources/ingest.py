@@ -24,10 +24,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from rest_framework import exceptions, status
 
-from llm.capture import captured_text, render_messages
+from llm.calls.capture import captured_text, render_messages
 from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
-from llm.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, fill_missing_costs
-from llm.storage import bulk_insert
+from llm.calls.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, fill_missing_costs
+from llm.calls.storage import bulk_insert
 
 KEY_PREFIX = "llmo_"
 # "llmo_" + 7 random characters: shown in lists so people can tell keys apart, and the

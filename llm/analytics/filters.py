@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
-from llm.exceptions import InvalidParameter
+from llm.api.exceptions import InvalidParameter
 from llm.models import ErrorType, LLMRequestLog
 
 GROUP_BY_CHOICES = ("minute", "hour", "day", "week", "month")

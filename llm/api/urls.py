@@ -2,11 +2,11 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from llm.views import alerts as alert_views
-from llm.views import export, feedback, logs, metrics
-from llm.views.ingest import IngestView
-from llm.views.otlp import OtlpTracesView
-from llm.views.prompt import PromptView
+from llm.api.views import alerts as alert_views
+from llm.api.views import export, feedback, logs, metrics
+from llm.api.views.ingest import IngestView
+from llm.api.views.otlp import OtlpTracesView
+from llm.api.views.prompt import PromptView
 
 app_name = "api"
 

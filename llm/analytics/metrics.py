@@ -20,9 +20,9 @@ from django.db.models import (
 from django.db.models.functions import Substr, Trunc
 from django.db.models.expressions import Col, RawSQL
 
-from llm.exceptions import InvalidParameter
-from llm.formulas import percentage
-from llm.filters import MAX_BUCKETS, LogFilters, filter_logs
+from llm.api.exceptions import InvalidParameter
+from llm.analytics.formulas import percentage
+from llm.analytics.filters import MAX_BUCKETS, LogFilters, filter_logs
 from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
 
 DEFAULT_FRACTIONS = (0.5, 0.95, 0.99)

@@ -5,13 +5,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm import metrics
-from llm.filters import parse_choice, parse_filters
+from llm.analytics import metrics
+from llm.analytics.filters import parse_choice, parse_filters
 from llm.models import UserFeedback
-from llm.pagination import CappedCountPagination
-from llm.serializers.feedback import FeedbackCreateSerializer, FeedbackSerializer
-from llm.views.logs import PAGE_PARAMETERS
-from llm.views.metrics import FILTER_PARAMETERS, GROUP_BY_PARAMETER, query_parameter
+from llm.api.pagination import CappedCountPagination
+from llm.api.serializers.feedback import FeedbackCreateSerializer, FeedbackSerializer
+from llm.api.views.logs import PAGE_PARAMETERS
+from llm.api.views.metrics import FILTER_PARAMETERS, GROUP_BY_PARAMETER, query_parameter
 
 FEEDBACK_FILTERS = [p for p in FILTER_PARAMETERS if p.name != "status"]
 RATING_PARAMETER = query_parameter("rating", enum=UserFeedback.Rating.values)

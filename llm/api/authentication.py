@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from llm.ingest import ingest_key_find, ingest_key_touch
+from llm.sources.ingest import ingest_key_find, ingest_key_touch
 from llm.models import IngestKey
 
 MISSING_KEY = "An ingest key is required: 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
@@ -51,7 +51,7 @@ class HasIngestKey(permissions.BasePermission):
 
 
 class IngestKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "llm.authentication.IngestKeyAuthentication"
+    target_class = "llm.api.authentication.IngestKeyAuthentication"
     name = "ingestKey"
 
     def get_security_definition(self, auto_schema):

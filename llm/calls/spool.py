@@ -29,15 +29,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from llm.models import LLMRequestLog
-from llm.pricing import fill_missing_costs
-from llm.storage import bulk_insert
+from llm.calls.pricing import fill_missing_costs
+from llm.calls.storage import bulk_insert
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux; single-process use only
     fcntl = None
 
-logger = logging.getLogger("llm.spool")
+logger = logging.getLogger("llm.calls.spool")
 
 _FIELDS = [f for f in LLMRequestLog._meta.concrete_fields if not f.primary_key]
 _last_auto_flush = 0.0

@@ -24,10 +24,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rest_framework import exceptions
 
-from llm.capture import captured_text, render_messages
+from llm.calls.capture import captured_text, render_messages
 from django.utils import timezone
 
-from llm.ingest import (
+from llm.sources.ingest import (
     MAX_ERROR_MESSAGE_CHARS,
     MAX_INT,
     MAX_JSON_DEPTH,
@@ -41,7 +41,7 @@ from llm.ingest import (
     timestamp_window,
 )
 from llm.models import IngestKey, LLMRequestLog, Source
-from llm.storage import bulk_insert
+from llm.calls.storage import bulk_insert
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -5,9 +5,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from llm.authentication import HasIngestKey, IngestKeyAuthentication
-from llm.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
-from llm.views.ingest import media_type, request_body
+from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
+from llm.sources.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
+from llm.api.views.ingest import media_type, request_body
 
 
 class OtlpTracesView(APIView):

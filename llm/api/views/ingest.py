@@ -5,13 +5,13 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.authentication import HasIngestKey, IngestKeyAuthentication
-from llm.ingest import batch_events, ingest_events, parse_json, read_body
-from llm.serializers.ingest import IngestBatchSerializer, IngestResultSerializer
+from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
+from llm.sources.ingest import batch_events, ingest_events, parse_json, read_body
+from llm.api.serializers.ingest import IngestBatchSerializer, IngestResultSerializer
 
 
 def request_body(request) -> bytes:
-    """The raw body of a DRF request, size-capped and gunzipped (see llm.ingest.read_body)."""
+    """The raw body of a DRF request, size-capped and gunzipped (see llm.sources.ingest.read_body)."""
     http = request._request
     return read_body(
         stream=http,

@@ -1,7 +1,7 @@
 """URLs of the dashboard pages, mounted at the site root by core/urls.py."""
 from django.urls import path
 
-from llm.views import pages
+from llm.dashboard import pages
 
 urlpatterns = [
     path("", pages.overview, name="overview"),

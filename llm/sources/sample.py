@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llm.models import ErrorType, LLMRequestLog, Source, UserFeedback
-from llm.pricing import PriceBook
+from llm.calls.pricing import PriceBook
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ PostgreSQL) instead of building the previews of every skipped row. PostgreSQL, 1
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from llm.exceptions import InvalidParameter
+from llm.api.exceptions import InvalidParameter
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

@@ -19,7 +19,7 @@ class CostField(serializers.DecimalField):
 
 class LogListSerializer(serializers.ModelSerializer):
     cost_estimate = CostField(read_only=True)
-    # Annotated in SQL by llm.metrics.log_list_queryset: the full texts are never loaded.
+    # Annotated in SQL by llm.analytics.metrics.log_list_queryset: the full texts are never loaded.
     prompt_preview = serializers.CharField(read_only=True)
     response_preview = serializers.CharField(read_only=True)
     error_message = serializers.CharField(source="error_preview", read_only=True)

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.models import ErrorType, Source
-from llm.serializers.prompt import PromptErrorSerializer, PromptInputSerializer, PromptResultSerializer
-from llm.services import LLMServiceError, groq_service
+from llm.api.serializers.prompt import PromptErrorSerializer, PromptInputSerializer, PromptResultSerializer
+from llm.sources.groq import LLMServiceError, groq_service
 
 # Provider failures as HTTP statuses; anything else that went wrong upstream is a 502.
 ERROR_STATUS = {ErrorType.RATE_LIMIT: 429, ErrorType.TIMEOUT: 504, ErrorType.CONFIGURATION: 503}

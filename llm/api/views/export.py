@@ -9,9 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from llm.filters import parse_filters
-from llm.metrics import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
-from llm.views.metrics import LOG_PARAMETERS
+from llm.analytics.filters import parse_filters
+from llm.analytics.metrics import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
+from llm.api.views.metrics import LOG_PARAMETERS
 
 # Rows written per chunk sent to the client: few, large writes keep the export near the
 # speed of a bare cursor loop.

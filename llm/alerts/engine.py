@@ -21,8 +21,8 @@ from django.db.models import Count, IntegerField, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from llm.formulas import error_rate, token_spike_ratio
-from llm.metrics import grouped_latency_percentiles, latency_percentiles
+from llm.analytics.formulas import error_rate, token_spike_ratio
+from llm.analytics.metrics import grouped_latency_percentiles, latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
 logger = logging.getLogger(__name__)

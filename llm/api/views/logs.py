@@ -7,12 +7,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.filters import filter_logs, parse_filters
-from llm.metrics import log_list_queryset
+from llm.analytics.filters import filter_logs, parse_filters
+from llm.analytics.metrics import log_list_queryset
 from llm.models import LLMRequestLog
-from llm.pagination import CappedCountPagination
-from llm.serializers.logs import LogDetailSerializer, LogListSerializer
-from llm.views.metrics import LOG_PARAMETERS
+from llm.api.pagination import CappedCountPagination
+from llm.api.serializers.logs import LogDetailSerializer, LogListSerializer
+from llm.api.views.metrics import LOG_PARAMETERS
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),

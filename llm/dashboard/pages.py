@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from llm import spool
+from llm.calls import spool
 from llm.models import AlertRule, LLMRequestLog, ModelPrice
 
 logger = logging.getLogger(__name__)

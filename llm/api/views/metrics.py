@@ -1,11 +1,11 @@
-"""GET /api/metrics/...: parse the shared filters, call one llm.metrics function, return its figures."""
+"""GET /api/metrics/...: parse the shared filters, call one llm.analytics.metrics function, return its figures."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm import metrics
-from llm.filters import GROUP_BY_CHOICES, ORDERING_FIELDS, parse_filters
+from llm.analytics import metrics
+from llm.analytics.filters import GROUP_BY_CHOICES, ORDERING_FIELDS, parse_filters
 from llm.models import ErrorType, LLMRequestLog
 
 
@@ -34,7 +34,7 @@ _BAD_INPUT = OpenApiResponse(OpenApiTypes.OBJECT, description='{"error": ..., "f
 
 
 class _MetricsView(APIView):
-    """One metrics endpoint: `figure` is the llm.metrics function that answers it."""
+    """One metrics endpoint: `figure` is the llm.analytics.metrics function that answers it."""
 
     figure = None
 

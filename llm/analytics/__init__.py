@@ -1,0 +1,1 @@
+"""Read-only figures over stored calls: filters, formulas, percentiles, time buckets, listings, export."""

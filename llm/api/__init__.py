@@ -1,0 +1,1 @@
+"""The REST API: views, serializers, pagination, authentication and the one error shape."""

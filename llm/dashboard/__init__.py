@@ -1,0 +1,1 @@
+"""The server-rendered pages; their scripts draw every figure from the API."""

@@ -1,0 +1,1 @@
+"""Where calls come from: the Groq SDK in-process, batch ingest, OpenTelemetry, sample data."""
