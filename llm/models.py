@@ -8,24 +8,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from llm.calls.errors import ErrorType
+
 COST_PLACES = 6
-
-
-class ErrorType(models.TextChoices):
-    """The error taxonomy of DESIGN.md; the raw status code and message are kept beside it."""
-
-    RATE_LIMIT = "rate_limit", "Rate limit (429)"
-    TIMEOUT = "timeout", "Timeout"
-    CONNECTION = "connection", "Connection"
-    AUTHENTICATION = "authentication", "Authentication (401)"
-    PERMISSION = "permission", "Permission (403)"
-    BAD_REQUEST = "bad_request", "Bad request (400/404/422)"
-    CONTEXT_LENGTH = "context_length", "Context length"
-    SERVER_ERROR = "server_error", "Server error (5xx)"
-    INVALID_RESPONSE = "invalid_response", "Invalid response"
-    CONFIGURATION = "configuration", "Configuration"
-    CANCELLED = "cancelled", "Cancelled"
-    UNKNOWN = "unknown", "Unknown"
 
 
 class Source(models.TextChoices):

@@ -3,11 +3,15 @@
 cost = ((prompt - cached) * input + cached * cached_input + completion * output) / 1e6, in USD,
 rounded to 6 places. A model with no price at that time costs None ("unpriced"), never 0.
 """
+from __future__ import annotations
+
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+from django.db.models import Q
 
 from llm.models import ModelPrice
 
@@ -25,6 +29,22 @@ class PriceBook:
         for price in sorted(rows, key=lambda p: p.effective_from):
             self._by_model[(price.provider, price.model_name)].append(price)
         self._starts = {key: [p.effective_from for p in ps] for key, ps in self._by_model.items()}
+
+    @classmethod
+    def for_models(cls, models: list[tuple[str, str]]) -> PriceBook:
+        """The prices of these (provider, model) pairs only, in one query; every price when there are many."""
+        pairs = set(models)
+        if len(pairs) > 20:
+            return cls()
+        condition = Q()
+        for provider, model_name in pairs:
+            condition |= Q(provider=provider, model_name=model_name)
+        return cls(ModelPrice.objects.filter(condition))
+
+    @classmethod
+    def for_rows(cls, rows: list) -> PriceBook:
+        """The prices the unsaved `rows` need, in one query."""
+        return cls.for_models([(row.provider, row.model_name) for row in rows])
 
     def price_at(self, *, provider: str, model_name: str, at: datetime) -> ModelPrice | None:
         """The price in effect at `at`, or None when the model had none then."""
@@ -53,36 +73,6 @@ class PriceBook:
         )
 
 
-def fill_missing_costs(rows: list) -> None:
-    """Set cost_estimate on unsaved rows that have none, from the prices of their time (one query).
-
-    Rows whose usage is unknown (metadata usage_unknown, e.g. an abandoned stream) stay unpriced:
-    their zero tokens would price as a made-up $0.
-    """
-    pending = [r for r in rows if r.cost_estimate is None and not (r.metadata or {}).get("usage_unknown")]
-    if not pending:
-        return
-    book = PriceBook()
-    for row in pending:
-        row.cost_estimate = book.cost(
-            provider=row.provider,
-            model_name=row.model_name,
-            at=row.timestamp,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cached_prompt_tokens=row.cached_prompt_tokens,
-        )
-
-
-def price_at(*, provider: str, model_name: str, at: datetime) -> ModelPrice | None:
-    """The single price row in effect for one call (one query)."""
-    return (
-        ModelPrice.objects.filter(provider=provider, model_name=model_name, effective_from__lte=at)
-        .order_by("-effective_from")
-        .first()
-    )
-
-
 def cost_for_call(
     *,
     provider: str,
@@ -92,11 +82,11 @@ def cost_for_call(
     completion_tokens: int,
     cached_prompt_tokens: int = 0,
 ) -> Decimal | None:
-    """USD cost of one call at the price in effect at `at`; None when unpriced."""
-    price = price_at(provider=provider, model_name=model_name, at=at)
-    if price is None:
-        return None
-    return price.cost_of(
+    """USD cost of one call at the price in effect at `at`; None when unpriced (one query)."""
+    return PriceBook.for_models([(provider, model_name)]).cost(
+        provider=provider,
+        model_name=model_name,
+        at=at,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cached_prompt_tokens=cached_prompt_tokens,

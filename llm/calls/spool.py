@@ -29,7 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from llm.models import LLMRequestLog
-from llm.calls.pricing import fill_missing_costs
+from llm.calls.record import price_rows
 from llm.calls.storage import bulk_insert
 
 try:
@@ -228,7 +228,7 @@ def _insert_lines(lines: list[str], *, using: str | None = None) -> tuple[int, i
     rows = [row for _, row in parsed]
     try:
         # Rows spooled while the database was down could not look their price up; do it now.
-        fill_missing_costs(rows)
+        price_rows(rows)
         inserted = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True, using=using)
         return inserted, len(rows) - inserted, failed
     except Exception:  # noqa: BLE001 - find which records fail, one at a time

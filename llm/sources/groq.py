@@ -23,26 +23,23 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 import groq
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections, router, transaction
-from django.db.utils import ConnectionDoesNotExist
 from django.utils import timezone
 
 from core.logscrub import scrub_configured_secrets
-from llm.calls import spool
-from llm.calls.capture import captured_text, render_messages
-from llm.models import ErrorType, LLMRequestLog, Source
-from llm.calls.pricing import cost_for_call
+from llm.calls.capture import render_messages
+from llm.calls.errors import RETRYABLE, ErrorType, classify_status
+from llm.calls.persist import save_row
+from llm.calls.record import CallRecord, build_row
+from llm.models import LLMRequestLog, Source
 
 logger = logging.getLogger("llm.sources.groq")
 
 PROVIDER = "groq"
-RETRYABLE = frozenset({ErrorType.RATE_LIMIT, ErrorType.TIMEOUT, ErrorType.CONNECTION, ErrorType.SERVER_ERROR})
 
 
 class LLMServiceError(Exception):
@@ -207,22 +204,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None
 
 
-def _status_error_type(status: int, code: str, message: str) -> str:
-    if status == 401:
-        return ErrorType.AUTHENTICATION
-    if status == 403:
-        return ErrorType.PERMISSION
-    if status == 429:
-        return ErrorType.RATE_LIMIT
-    if status == 408:
-        return ErrorType.TIMEOUT
-    if status >= 500:
-        return ErrorType.SERVER_ERROR
-    if status == 413 or "context_length" in code or "context length" in message.lower():
-        return ErrorType.CONTEXT_LENGTH
-    return ErrorType.BAD_REQUEST
-
-
 def _stream_error_type(code: str, message: str) -> str:
     """Errors Groq sends inside a stream carry no status; their code or type says what happened."""
     text = f"{code} {message}".lower()
@@ -248,7 +229,7 @@ def classify(exc: BaseException) -> _Failure:
         message, code = _provider_error(exc.body)
         message = message or str(exc)
         return _Failure(
-            _status_error_type(exc.status_code, code, message),
+            classify_status(exc.status_code, code=code, message=message),
             message,
             http_status=exc.status_code,
             provider_code=code,
@@ -268,18 +249,16 @@ def classify(exc: BaseException) -> _Failure:
 # --- the row ----------------------------------------------------------------------------------------
 
 
-def _scrub(text: str) -> str:
-    return scrub_configured_secrets(text) if text else text
-
-
 def _usage_fields(usage) -> tuple[dict, dict]:
-    """(token columns, metadata timings) from an SDK usage object; zeros and {} when usage is None."""
+    """(token counts, metadata timings) from an SDK usage object; zeros and {} when usage is None."""
     if usage is None:
         return {"prompt_tokens": 0, "completion_tokens": 0, "cached_prompt_tokens": 0}, {}
-    prompt = usage.prompt_tokens or 0
     details = getattr(usage, "prompt_tokens_details", None)
-    cached = min(getattr(details, "cached_tokens", 0) or 0, prompt)
-    columns = {"prompt_tokens": prompt, "completion_tokens": usage.completion_tokens or 0, "cached_prompt_tokens": cached}
+    counts = {
+        "prompt_tokens": usage.prompt_tokens or 0,
+        "completion_tokens": usage.completion_tokens or 0,
+        "cached_prompt_tokens": getattr(details, "cached_tokens", 0) or 0,
+    }
     meta = {
         name: getattr(usage, name)
         for name in ("queue_time", "prompt_time", "completion_time", "total_time")
@@ -288,164 +267,50 @@ def _usage_fields(usage) -> tuple[dict, dict]:
     reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
     if reasoning is not None:
         meta["reasoning_tokens"] = reasoning
-    return columns, meta
+    return counts, meta
 
 
-def _cost(call: _Call, columns: dict, *, usage_known: bool) -> Decimal | None:
-    if not usage_known:
-        return None  # tokens were spent but we do not know how many: no made-up figure
-    try:
-        return cost_for_call(provider=PROVIDER, model_name=call.model, at=call.started_at, **columns)
-    except Exception:  # noqa: BLE001 - the database may be down; flush_spool prices it later
-        logger.warning("Price lookup failed for %s; the cost is left for later", call.model, exc_info=True)
-        return None
-
-
-def _build_row(call: _Call, outcome: _Outcome | None, failure: _Failure | None, *, usage_known: bool) -> LLMRequestLog:
+def _call_record(call: _Call, outcome: _Outcome | None, failure: _Failure | None, *, usage_known: bool) -> CallRecord:
+    """What this call was, in the shape every source hands to the builder."""
     outcome = outcome or _Outcome()
-    columns, meta = _usage_fields(outcome.usage)
+    counts, meta = _usage_fields(outcome.usage)
     meta["retries"] = call.attempts.get("retries", 0)
     if call.app_metadata:
         meta["app"] = call.app_metadata
-    if not usage_known:
-        meta["usage_unknown"] = True
     if outcome.returned_model and outcome.returned_model != call.model:
         meta["returned_model"] = outcome.returned_model
     if failure is not None and failure.provider_code:
         meta["error_code"] = failure.provider_code
-    return LLMRequestLog(
-        request_id=call.request_id,
+    return CallRecord(
+        model=call.model,
+        source=call.source,
         timestamp=call.started_at,
-        model_name=call.model,
+        request_id=call.request_id,
         provider=PROVIDER,
-        status=LLMRequestLog.Status.ERROR if failure else LLMRequestLog.Status.SUCCESS,
+        failed=failure is not None,
         error_type=failure.error_type if failure else "",
         http_status=failure.http_status if failure else 200,
-        total_tokens=columns["prompt_tokens"] + columns["completion_tokens"],
+        error_message=failure.message if failure else "",
+        usage_known=usage_known,
         latency_ms=call.elapsed_ms(),
         time_to_first_token_ms=outcome.ttft_ms,
-        cost_estimate=_cost(call, columns, usage_known=usage_known),
         user_id=call.user_id,
         session_id=call.session_id,
         finish_reason=outcome.finish_reason,
         temperature=call.temperature,
         max_tokens=call.max_tokens,
-        source=call.source,
         provider_request_id=outcome.provider_request_id,
         metadata=meta,
-        error_message=_scrub(failure.message) if failure else "",
-        prompt_text=_scrub(captured_text(render_messages(call.messages))),
-        response_text=_scrub(captured_text(outcome.text)),
-        **columns,
+        prompt_text=render_messages(call.messages),
+        response_text=outcome.text,
+        **counts,
     )
 
 
-def save_row(row: LLMRequestLog) -> bool:
-    """Insert the row; when the database refuses, spool it. True when it reached the database. Never raises.
-
-    The row never joins the caller's transaction: the call happened (and was paid for) whether or not
-    the caller's work commits. See _save_beside_callers_transaction.
-    """
-    using = router.db_for_write(LLMRequestLog)
-    connection = connections[using]
-    if _in_callers_transaction(connection):
-        return _save_beside_callers_transaction(row, using)
-    try:
-        _insert(row, using)
-    except Exception as exc:  # noqa: BLE001 - the caller's answer matters more than our row
-        _spool(row, exc)
-        _drop_dead_connection(connection)
-        return False
-    spool.flush_if_pending(using=using)
-    return True
-
-
-def _in_callers_transaction(connection) -> bool:
-    """Inside an atomic block the caller opened. The block Django's TestCase wraps each test in does not
-    count (Django's own rule for atomic(durable=True)): it stands for autocommit and is rolled back by design."""
-    blocks = connection.atomic_blocks
-    return connection.in_atomic_block and bool(blocks) and not getattr(blocks[-1], "_from_testcase", False)
-
-
-def _save_beside_callers_transaction(row: LLMRequestLog, using: str) -> bool:
-    """Write the row so that a rollback of the caller's transaction cannot take it away.
-
-    PostgreSQL: through a second connection of this thread (log_alias), which commits on its own at once;
-    the spool is flushed through it too. SQLite allows one writer, and with transaction_mode IMMEDIATE
-    (core/settings.py) the caller's open transaction is that writer: a second connection could only
-    wait out the busy timeout and fail. So on SQLite the row goes straight to the spool (one fsynced
-    line), written by the next call made outside a transaction, by flush_spool or by check_alerts.
-    """
-    if connections[using].vendor == "sqlite":
-        try:
-            spool.append(row=row, reason="inside the caller's transaction (SQLite has one writer)")
-        except Exception:  # noqa: BLE001 - last resort: the application log keeps the record
-            logger.critical("Could not spool LLM call %s; record: %r", row.request_id, spool.record_of(row))
-        return False
-    alias = log_alias(using)
-    try:
-        _insert(row, alias)
-    except Exception as exc:  # noqa: BLE001 - the caller's answer matters more than our row
-        _spool(row, exc)
-        connections[alias].close()  # reconnects on the next call; a dead connection must not stay
-        return False
-    spool.flush_if_pending(using=alias)
-    return True
-
-
-def log_alias(using: str) -> str:
-    """The alias of this thread's second connection to the database `using`, added to `connections` at
-    runtime (not in settings.DATABASES, so no test database, router or request cycle knows it).
-
-    Kept open for reuse (a connect costs more than the insert); close_log_connections closes it.
-    """
-    alias = f"{using}__llm_log"
-    try:
-        connections[alias]
-    except ConnectionDoesNotExist:
-        source = connections[using]
-        connections[alias] = type(source)(dict(source.settings_dict), alias)
-    return alias
-
-
-def close_log_connections() -> None:
-    """Close this thread's second connections (log_alias); the next call inside a transaction reopens one."""
-    for using in connections:
-        try:
-            connections[f"{using}__llm_log"].close()
-        except ConnectionDoesNotExist:
-            continue
-
-
-def _insert(row: LLMRequestLog, using: str) -> None:
-    connection = connections[using]
-    # In a transaction (a test's), atomic() is a savepoint, so a refused insert cannot poison it.
-    nested = connection.in_atomic_block
-    with transaction.atomic(using=using):
-        if connection.vendor == "postgresql" and not nested and not settings.LLM_LOG_SYNC_COMMIT:
-            # The commit would otherwise wait for a WAL flush (~6 ms on a plain disk, most of our
-            # overhead). Only this transaction is affected; see LLM_LOG_SYNC_COMMIT.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        row.save(force_insert=True, using=using)
-
-
-def _spool(row: LLMRequestLog, exc: Exception) -> None:
-    logger.error("Could not save LLM call %s (%s: %s); spooling it", row.request_id, type(exc).__name__, exc)
-    try:
-        spool.append(row=row, reason=f"{type(exc).__name__}: {exc}")
-    except Exception:  # noqa: BLE001 - last resort: the application log keeps the record
-        logger.critical("Could not spool LLM call %s either; record: %r", row.request_id, spool.record_of(row))
-
-
-def _drop_dead_connection(connection) -> None:
-    """Outside a request nothing else drops a broken connection: a worker process would spool forever."""
-    if connection.in_atomic_block:
-        return
-    try:
-        connection.close_if_unusable_or_obsolete()
-    except Exception:  # noqa: BLE001
-        logger.warning("Could not close the broken database connection", exc_info=True)
+def _log(call: _Call, outcome: _Outcome | None, failure: _Failure | None, *, usage_known: bool) -> LLMRequestLog:
+    row = build_row(_call_record(call, outcome, failure, usage_known=usage_known))
+    save_row(row)
+    return row
 
 
 def _result(row: LLMRequestLog) -> dict:
@@ -467,8 +332,7 @@ def _result(row: LLMRequestLog) -> dict:
 
 
 def _record_success(call: _Call, outcome: _Outcome) -> dict:
-    row = _build_row(call, outcome, None, usage_known=outcome.usage is not None)
-    save_row(row)
+    row = _log(call, outcome, None, usage_known=outcome.usage is not None)
     result = _result(row)
     result["response"] = outcome.text  # the caller gets the whole answer, whatever we stored
     return result
@@ -478,9 +342,9 @@ def _record_failure(call: _Call, exc: BaseException, partial: _Outcome | None = 
     failure = classify(exc)
     # A stream that broke after tokens flowed consumed tokens we cannot count.
     usage_known = partial is None or (partial.usage is not None) or not partial.text
-    save_row(_build_row(call, partial, failure, usage_known=usage_known))
+    _log(call, partial, failure, usage_known=usage_known)
     return LLMServiceError(
-        _scrub(failure.message),
+        scrub_configured_secrets(failure.message),
         error_type=failure.error_type,
         request_id=str(call.request_id),
         http_status=failure.http_status,
@@ -492,7 +356,7 @@ def _record_failure(call: _Call, exc: BaseException, partial: _Outcome | None = 
 
 def _record_cancel(call: _Call, partial: _Outcome) -> None:
     failure = _Failure(ErrorType.CANCELLED, "Stream abandoned by the caller")
-    save_row(_build_row(call, partial, failure, usage_known=partial.usage is not None))
+    _log(call, partial, failure, usage_known=partial.usage is not None)
 
 
 # --- the service ----------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Calls sent by other applications: ingest keys, request bodies, batch events → LLMRequestLog rows.
 
 Everything an external sender can get wrong is answered here with a precise message: a bad
-event is rejected alone (the rest of its batch is stored), a bad body as a whole. The same
-text capture rules as in-process calls apply (llm/capture.py), and the cost is computed from
-ModelPrice when the sender gives none.
+event is rejected alone (the rest of its batch is stored), a bad body as a whole. A valid event
+becomes a CallRecord, and the builder (llm/calls/record.py) applies the same storage rules as to
+every other call: text capture, error category, cost from ModelPrice when the sender gives none.
 """
 import hashlib
 import hmac
@@ -19,15 +19,23 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from rest_framework import exceptions, status
 
-from llm.calls.capture import captured_text, render_messages
-from llm.models import COST_PLACES, ErrorType, IngestKey, LLMRequestLog, Source
-from llm.calls.pricing import COST_SOURCE_KEY, COST_SOURCE_SENDER, fill_missing_costs
-from llm.calls.storage import bulk_insert
+from llm.calls.capture import render_messages
+from llm.calls.errors import classify_reported
+from llm.calls.persist import insert_rows
+from llm.calls.record import (
+    MAX_INT,
+    TIMESTAMP_WINDOW,
+    CallRecord,
+    InvalidCall,
+    build_rows,
+    has_lone_surrogate,
+    timestamp_window,
+)
+from llm.models import COST_PLACES, IngestKey, LLMRequestLog, Source
 
 KEY_PREFIX = "llmo_"
 # "llmo_" + 7 random characters: shown in lists so people can tell keys apart, and the
@@ -35,23 +43,6 @@ KEY_PREFIX = "llmo_"
 VISIBLE_PREFIX_LENGTH = 12
 # last_used_at is informative; writing it on every batch would add a write per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
-
-MAX_INT = 2**31 - 1  # PostgreSQL integer columns
-# Plain strings: an enum member lookup per row shows in the profile of a 1,000-event batch.
-_SUCCESS, _ERROR, _INGEST = str(LLMRequestLog.Status.SUCCESS), str(LLMRequestLog.Status.ERROR), str(Source.INGEST)
-MAX_ERROR_MESSAGE_CHARS = 10_000
-# Calls outside this window are mistakes (a zeroed clock, a year-1 placeholder); year 1 in a
-# positive offset is stored as a BC date on PostgreSQL, which no later read can turn back into
-# a datetime, so they are refused at the door.
-EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
-MAX_FUTURE = timedelta(days=1)
-TIMESTAMP_WINDOW = "between 2000-01-01 and one day from now (UTC)"
-
-
-def timestamp_window(*, now: datetime) -> tuple[datetime, datetime]:
-    """(earliest, latest) call time accepted from senders when the time is `now`."""
-    return EARLIEST_TIMESTAMP, now + MAX_FUTURE
-
 
 # --- Keys -------------------------------------------------------------------------------
 
@@ -222,56 +213,6 @@ def batch_events(*, payload: Any, max_events: int) -> list:
     return events
 
 
-# --- Error taxonomy ---------------------------------------------------------------------
-
-_TAXONOMY = {choice.value for choice in ErrorType}
-# Exception class names of the OpenAI-style SDKs (Groq, OpenAI, ...) and common spellings.
-_ERROR_ALIASES = {
-    "ratelimiterror": ErrorType.RATE_LIMIT, "rate_limit_exceeded": ErrorType.RATE_LIMIT,
-    "apitimeouterror": ErrorType.TIMEOUT, "timeouterror": ErrorType.TIMEOUT, "readtimeout": ErrorType.TIMEOUT,
-    "connecttimeout": ErrorType.TIMEOUT, "timeoutexception": ErrorType.TIMEOUT,
-    "apiconnectionerror": ErrorType.CONNECTION, "connectionerror": ErrorType.CONNECTION,
-    "connecterror": ErrorType.CONNECTION,
-    "authenticationerror": ErrorType.AUTHENTICATION, "permissiondeniederror": ErrorType.PERMISSION,
-    "badrequesterror": ErrorType.BAD_REQUEST, "notfounderror": ErrorType.BAD_REQUEST,
-    "unprocessableentityerror": ErrorType.BAD_REQUEST, "context_length_exceeded": ErrorType.CONTEXT_LENGTH,
-    "internalservererror": ErrorType.SERVER_ERROR, "apistatuserror": ErrorType.SERVER_ERROR,
-    "cancellederror": ErrorType.CANCELLED,
-}
-
-
-def error_type_for_status(http_status: int | None) -> str:
-    """The taxonomy category of an HTTP error status; 'unknown' when it says nothing more."""
-    if http_status is None:
-        return ErrorType.UNKNOWN
-    if http_status == 429:
-        return ErrorType.RATE_LIMIT
-    if http_status in (401, 403):
-        return ErrorType.AUTHENTICATION if http_status == 401 else ErrorType.PERMISSION
-    if http_status in (408, 504):
-        return ErrorType.TIMEOUT
-    if http_status in (400, 404, 422):
-        return ErrorType.BAD_REQUEST
-    return ErrorType.SERVER_ERROR if http_status >= 500 else ErrorType.UNKNOWN
-
-
-def error_type_from(raw: str, *, http_status: int | None = None) -> tuple[str, str]:
-    """(category, raw value to keep) for an error type as a sender spells it.
-
-    Taxonomy values are kept as they are (raw ''); exception class names ('groq.RateLimitError')
-    and status codes ('429') are mapped; anything else becomes 'unknown' with the raw value kept.
-    """
-    raw = raw.strip()
-    if raw in _TAXONOMY:
-        return raw, ""
-    alias = _ERROR_ALIASES.get(raw.rsplit(".", 1)[-1].lower())
-    if alias:
-        return alias, raw
-    if raw.isascii() and raw.isdigit() and len(raw) == 3:
-        return error_type_for_status(int(raw)), raw
-    return ErrorType.UNKNOWN, raw
-
-
 # --- Events -----------------------------------------------------------------------------
 
 class _Invalid(Exception):
@@ -280,13 +221,7 @@ class _Invalid(Exception):
 
 # JSON parsers pair \ud83d\ude00 escapes into one character, so a surrogate left in a str is a
 # lone one: UTF-8 cannot encode it, and the database driver would fail the whole batch on it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_MESSAGE = "Must not contain lone surrogates (invalid Unicode)."
-
-
-def has_lone_surrogate(text: str) -> bool:
-    """True when the text holds a surrogate code point, which no database column can store."""
-    return _SURROGATE.search(text) is not None
 
 
 def _clean(text: str) -> str:
@@ -438,7 +373,7 @@ def _metadata_problem(metadata: dict) -> str | None:
 
 
 def _status(value) -> str:
-    if value not in (_SUCCESS, _ERROR):
+    if value not in LLMRequestLog.Status.values:
         raise _Invalid("Must be 'success' or 'error'.")
     return value
 
@@ -516,58 +451,41 @@ def validate_event(event: Any) -> tuple[dict, dict[str, str]]:
     return values, errors
 
 
-def event_row(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> LLMRequestLog:
-    """The unsaved row of a validated event (cost left None when the event gave none).
-
-    A cost given by the event is marked metadata["cost_source"] = "sender".
-    """
-    prompt, completion = values.get("prompt_tokens", 0), values.get("completion_tokens", 0)
+def event_record(values: dict, *, ingest_key: IngestKey | None, now: datetime) -> CallRecord:
+    """The call a validated event describes, for the builder."""
     metadata = dict(values.get("metadata") or {})
-    if values.get("cost_estimate") is not None:
-        # The sender knows its own price (another provider, a negotiated rate): recompute_costs keeps it.
-        metadata[COST_SOURCE_KEY] = COST_SOURCE_SENDER
-    error_type, http_status = "", values.get("http_status")
-    failed = values.get("status") == "error" or bool(values.get("error_type"))
-    if failed:
-        raw_type = values.get("error_type")
-        if raw_type:
-            error_type, kept = error_type_from(raw_type, http_status=http_status)
-            if kept:
-                metadata["error_type_raw"] = kept
-        else:
-            error_type = error_type_for_status(http_status)
-    return LLMRequestLog(
-        request_id=values.get("request_id") or uuid.uuid4(),
+    error_type = ""
+    raw_type = values.get("error_type")
+    if raw_type:
+        error_type, kept = classify_reported(raw_type)
+        if kept:
+            metadata["error_type_raw"] = kept
+    return CallRecord(
+        model=values["model"],
+        source=Source.INGEST,
         timestamp=values.get("timestamp") or now,
-        model_name=values["model"],
+        request_id=values.get("request_id"),
         provider=values.get("provider") or "groq",
-        status=_ERROR if failed else _SUCCESS,
+        failed=values.get("status") == "error" or bool(raw_type),
         error_type=error_type,
-        http_status=http_status,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
+        http_status=values.get("http_status"),
+        error_message=values.get("error_message", ""),
+        prompt_tokens=values.get("prompt_tokens", 0),
+        completion_tokens=values.get("completion_tokens", 0),
         cached_prompt_tokens=values.get("cached_prompt_tokens", 0),
         latency_ms=values.get("latency_ms", 0.0),
         time_to_first_token_ms=values.get("time_to_first_token_ms"),
-        cost_estimate=values.get("cost_estimate"),
+        sender_cost=values.get("cost_estimate"),
         user_id=values.get("user_id", ""),
         session_id=values.get("session_id", ""),
         finish_reason=values.get("finish_reason", ""),
         temperature=values.get("temperature"),
         max_tokens=values.get("max_tokens"),
-        source=_INGEST,
         ingest_key=ingest_key,
         metadata=metadata,
-        error_message=values.get("error_message", "")[:MAX_ERROR_MESSAGE_CHARS],
-        prompt_text=captured_text(values.get("prompt_text") or values.get("messages")),
-        response_text=captured_text(values.get("response_text")),
+        prompt_text=values.get("prompt_text") or values.get("messages") or "",
+        response_text=values.get("response_text", ""),
     )
-
-
-def price_rows(rows: list[LLMRequestLog]) -> None:
-    """Fill cost_estimate of the rows that have none from ModelPrice (one query for all rows)."""
-    fill_missing_costs(rows)
 
 
 @dataclass
@@ -596,33 +514,43 @@ def ingest_events(*, events: list, ingest_key: IngestKey | None) -> BatchReport:
     re-sending a batch stores nothing twice. Costs a query for the known request_ids, one for
     prices (only when some event has no cost) and the bulk insert.
     """
-    report, rows, seen = BatchReport(), [], set()
+    report, records, seen = BatchReport(), [], set()
     now = timezone.now()
     for index, event in enumerate(events):
         values, errors = validate_event(event)
         if errors:
-            raw_id = event.get("request_id") if isinstance(event, dict) else None
-            # Echoed only when it can be: a number, a list or invalid Unicode would break the answer.
-            if not isinstance(raw_id, str) or len(raw_id) > 100 or has_lone_surrogate(raw_id):
-                raw_id = None
-            report.rejected.append({"index": index, "request_id": raw_id, "fields": errors})
+            report.rejected.append({"index": index, "request_id": _echoable_id(event), "fields": errors})
             continue
-        row = event_row(values, ingest_key=ingest_key, now=now)
-        if row.request_id in seen:
-            report.duplicates.append({"index": index, "request_id": str(row.request_id)})
+        record = event_record(values, ingest_key=ingest_key, now=now)
+        record.request_id = record.request_id or uuid.uuid4()
+        if record.request_id in seen:
+            report.duplicates.append({"index": index, "request_id": str(record.request_id)})
             continue
-        seen.add(row.request_id)
-        rows.append((index, row))
-    given = [row.request_id for _, row in rows]
+        seen.add(record.request_id)
+        records.append((index, record))
+    given = [record.request_id for _, record in records]
     known = set(LLMRequestLog.objects.filter(request_id__in=given).values_list("request_id", flat=True))
-    new_rows = []
-    for index, row in rows:
-        target = report.duplicates if row.request_id in known else report.accepted
-        target.append({"index": index, "request_id": str(row.request_id)})
-        if row.request_id not in known:
-            new_rows.append(row)
-    report.duplicates.sort(key=lambda item: item["index"])
-    price_rows(new_rows)
-    # ignore_conflicts: a concurrent request with the same ids must not fail this batch.
-    bulk_insert(LLMRequestLog, new_rows, ignore_conflicts=True)
+    fresh = [(index, record) for index, record in records if record.request_id not in known]
+    report.duplicates.extend({"index": index, "request_id": str(record.request_id)}
+                             for index, record in records if record.request_id in known)
+    rows = []
+    for (index, record), built in zip(fresh, build_rows([r for _, r in fresh], now=now), strict=True):
+        if isinstance(built, InvalidCall):
+            report.rejected.append({"index": index, "request_id": str(record.request_id),
+                                    "fields": {built.field: built.message}})
+        else:
+            report.accepted.append({"index": index, "request_id": str(record.request_id)})
+            rows.append(built)
+    for items in (report.accepted, report.duplicates, report.rejected):
+        items.sort(key=lambda item: item["index"])
+    insert_rows(rows)
     return report
+
+
+def _echoable_id(event) -> str | None:
+    """The request_id of a rejected event as the sender wrote it, when it can be echoed at all:
+    a number, a list or invalid Unicode would break the answer."""
+    raw_id = event.get("request_id") if isinstance(event, dict) else None
+    if not isinstance(raw_id, str) or len(raw_id) > 100 or has_lone_surrogate(raw_id):
+        return None
+    return raw_id

@@ -6,7 +6,6 @@ OpenInference. Spans that are not LLM calls (HTTP, database, app code) are count
 skipped; a span is stored once per (trace_id, span_id), so a retried export is harmless.
 """
 import base64
-import binascii
 import json
 import math
 import re
@@ -24,24 +23,22 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rest_framework import exceptions
 
-from llm.calls.capture import captured_text, render_messages
 from django.utils import timezone
 
-from llm.sources.ingest import (
-    MAX_ERROR_MESSAGE_CHARS,
+from llm.calls.capture import render_messages
+from llm.calls.errors import classify_reported
+from llm.calls.persist import insert_rows
+from llm.calls.record import (
     MAX_INT,
-    MAX_JSON_DEPTH,
     TIMESTAMP_WINDOW,
-    error_type_for_status,
-    error_type_from,
+    CallRecord,
+    InvalidCall,
+    build_rows,
     has_lone_surrogate,
-    json_too_deep,
-    parse_json,
-    price_rows,
     timestamp_window,
 )
-from llm.models import IngestKey, LLMRequestLog, Source
-from llm.calls.storage import bulk_insert
+from llm.models import IngestKey, Source
+from llm.sources.ingest import MAX_JSON_DEPTH, json_too_deep, parse_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -297,10 +294,10 @@ def _invocation_parameters(attrs: dict) -> dict:
     return params if isinstance(params, dict) else {}
 
 
-def span_row(
+def span_record(
     span, attrs: dict, *, resource: dict, scope_name: str, ingest_key: IngestKey | None
-) -> LLMRequestLog:
-    """The unsaved row of one LLM span (cost left None); raises _Rejected when it cannot be stored."""
+) -> CallRecord:
+    """The call one LLM span describes, for the builder; raises _Rejected when it cannot be stored."""
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
     if len(trace_id) != 32 or len(span_id) != 16 or not int(trace_id, 16) or not int(span_id, 16):
         raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
@@ -333,17 +330,16 @@ def span_row(
         "scope": _short(scope_name, _LABEL_CHARS),
         "response_model": response_model if response_model != request_model else "",
     }
-    return LLMRequestLog(
+    return CallRecord(
         request_id=uuid.uuid5(_SPAN_NAMESPACE, trace_id + span_id),
         timestamp=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=dt_timezone.utc),
         # The requested model is the one priced and grouped by; a dated response model
         # ("...-2024-08-06") would match no price.
-        model_name=request_model or response_model or "unknown",
+        model=request_model or response_model or "unknown",
         provider=(provider or "unknown").lower(),
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cached_prompt_tokens=min(cached, prompt),
+        cached_prompt_tokens=cached,
         latency_ms=max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6,
         user_id=_text(attrs, "user.id", "enduser.id", length=255),
         session_id=_text(attrs, "session.id", "gen_ai.conversation.id", length=255),
@@ -361,8 +357,8 @@ def span_row(
         parent_span_id=parent if len(parent) == 16 and int(parent, 16) else "",
         ingest_key=ingest_key,
         metadata={k: v for k, v in metadata.items() if v},
-        prompt_text=captured_text(_input_text(attrs).replace("\x00", "")),
-        response_text=captured_text(_output_text(attrs).replace("\x00", "")),
+        prompt_text=_input_text(attrs),
+        response_text=_output_text(attrs),
         **_error_fields(span, attrs),
     )
 
@@ -381,25 +377,17 @@ def _check_times(span) -> None:
 
 
 def _error_fields(span, attrs: dict) -> dict:
+    """The CallRecord fields that say whether and how the span's call failed."""
     http_status = _optional_number(_first(attrs, "http.response.status_code", "http.status_code"), low=100, high=599)
     http_status = int(http_status) if http_status is not None else None
     raw_type = attrs.get("error.type")
     if span.status.code != Status.STATUS_CODE_ERROR and not raw_type:
-        return {"status": LLMRequestLog.Status.SUCCESS, "error_type": "", "http_status": http_status}
-    kept = ""
-    if raw_type:
-        error_type, kept = error_type_from(str(raw_type), http_status=http_status)
-    else:
-        error_type = error_type_for_status(http_status)
+        return {"http_status": http_status}
+    error_type, kept = classify_reported(str(raw_type)) if raw_type else ("", "")
     message = span.status.message or _exception_message(span)
     if kept:
         message = f"[{kept}] {message}".strip()
-    return {
-        "status": LLMRequestLog.Status.ERROR,
-        "error_type": error_type,
-        "http_status": http_status,
-        "error_message": message.replace("\x00", "")[:MAX_ERROR_MESSAGE_CHARS],
-    }
+    return {"failed": True, "error_type": error_type, "http_status": http_status, "error_message": message}
 
 
 def _exception_message(span) -> str:
@@ -514,7 +502,7 @@ def ingest_spans(
 
     `rejected`: errors of spans refused before this call (by decode_request), counted and reported first.
     """
-    report, rows = SpanReport(rejected=len(rejected), errors=list(rejected)), []
+    report, records, names = SpanReport(rejected=len(rejected), errors=list(rejected)), [], []
     for resource_spans in export.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -524,14 +512,21 @@ def ingest_spans(
                     report.skipped += 1
                     continue
                 try:
-                    row = span_row(
-                        span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key
+                    records.append(
+                        span_record(span, attrs, resource=resource, scope_name=scope_spans.scope.name,
+                                    ingest_key=ingest_key)
                     )
-                    rows.append(row)
+                    names.append(span.name)
                 except _Rejected as exc:
                     report.rejected += 1
                     report.errors.append(f"span {_quoted(span.name)}: {exc}")
-    price_rows(rows)
-    report.stored = bulk_insert(LLMRequestLog, rows, ignore_conflicts=True)
+    rows = []
+    for name, built in zip(names, build_rows(records), strict=True):
+        if isinstance(built, InvalidCall):
+            report.rejected += 1
+            report.errors.append(f"span {_quoted(name)}: {built}")
+        else:
+            rows.append(built)
+    report.stored = insert_rows(rows)
     report.duplicates = len(rows) - report.stored
     return report

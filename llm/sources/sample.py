@@ -8,11 +8,17 @@ and some user feedback.
 import math
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from llm.models import ErrorType, LLMRequestLog, Source, UserFeedback
+from django.db import transaction
+
+from llm.calls.persist import insert_rows
 from llm.calls.pricing import PriceBook
+from llm.calls.record import CallRecord, build_rows
+from llm.calls.storage import bulk_insert, iter_chunks
+from llm.models import ErrorType, LLMRequestLog, Source, UserFeedback
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,10 @@ def _error_type(rng, ts, bursts) -> str | None:
 
 
 def generate_calls(*, count: int, days: int, seed: int, end: datetime, text_chars: int = 400):
-    """Yield (LLMRequestLog, UserFeedback | None) pairs, unsaved, oldest first in batches."""
+    """Yield (CallRecord, UserFeedback | None) pairs, deterministic for a seed and `end`."""
     rng = random.Random(seed)
     start = end - timedelta(days=days)
     bursts = _bursts(rng, start, days)
-    prices = PriceBook()
     users = [f"user_{i:04d}" for i in range(max(5, min(500, count // 20)))]
     user_weights = [1 / (i + 1) ** 0.8 for i in range(len(users))]  # a few heavy users
     weights = [m.weight for m in MODELS]
@@ -128,10 +133,10 @@ def generate_calls(*, count: int, days: int, seed: int, end: datetime, text_char
             day = rng.randrange(days + 1)
             hour = rng.choices(range(24), weights=day_weights)[0]
             ts = midnight + timedelta(days=day, hours=hour, seconds=rng.uniform(0, 3600))
-        yield _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars)
+        yield _one_call(rng, model, ts, bursts, users, user_weights, text_chars)
 
 
-def _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars):
+def _one_call(rng, model, ts, bursts, users, user_weights, text_chars) -> tuple[CallRecord, UserFeedback | None]:
     user = rng.choices(users, weights=user_weights)[0]
     prompt_tokens = max(5, int(rng.lognormvariate(math.log(model.prompt_median), 0.7)))
     completion_tokens = max(1, int(rng.lognormvariate(math.log(model.completion_median), 0.6)))
@@ -144,40 +149,31 @@ def _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars):
     error = _error_type(rng, ts, bursts)
     task = rng.choice(TASKS)
     prompt_size = max(40, int(rng.uniform(0.5, 1.5) * text_chars))
-    log = LLMRequestLog(
-        request_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+    call = CallRecord(
+        model=model.name,
+        source=Source.SAMPLE,
         timestamp=ts,
-        model_name=model.name,
-        provider="groq",
+        request_id=uuid.UUID(int=rng.getrandbits(128), version=4),
         user_id=user,
         session_id=f"{user}-s{rng.randrange(20)}",
         temperature=rng.choice([0.0, 0.2, 0.7, 1.0]),
         max_tokens=rng.choice([256, 512, 1024, 2048]),
-        source=Source.SAMPLE,
         metadata={"app": rng.choice(["support-bot", "search", "email-assistant"]), "task": task},
         prompt_text=_text(rng, task, prompt_size),
     )
     if error is None:
-        log.status = LLMRequestLog.Status.SUCCESS
-        log.prompt_tokens, log.completion_tokens, log.cached_prompt_tokens = prompt_tokens, completion_tokens, cached
-        log.finish_reason = "length" if rng.random() < 0.05 else "stop"
-        log.time_to_first_token_ms = round(latency * rng.uniform(0.1, 0.35), 2)
-        log.response_text = _text(rng, "Answer", max(40, int(rng.uniform(0.5, 1.5) * text_chars)))
+        call.prompt_tokens, call.completion_tokens, call.cached_prompt_tokens = prompt_tokens, completion_tokens, cached
+        call.finish_reason = "length" if rng.random() < 0.05 else "stop"
+        call.time_to_first_token_ms = round(latency * rng.uniform(0.1, 0.35), 2)
+        call.response_text = _text(rng, "Answer", max(40, int(rng.uniform(0.5, 1.5) * text_chars)))
     else:
         _, http_status, message = ERRORS[error]
-        log.status = LLMRequestLog.Status.ERROR
-        log.error_type, log.http_status, log.error_message = error, http_status, message
+        call.error_type, call.http_status, call.error_message = error, http_status, message
         if error == ErrorType.TIMEOUT:
             latency = rng.uniform(30_000, 60_000)
         elif http_status and 400 <= http_status < 500:
             latency = rng.uniform(40, 250)
-    log.latency_ms = round(latency, 2)
-    log.total_tokens = log.prompt_tokens + log.completion_tokens
-    log.cost_estimate = prices.cost(
-        provider="groq", model_name=model.name, at=ts,
-        prompt_tokens=log.prompt_tokens, completion_tokens=log.completion_tokens,
-        cached_prompt_tokens=log.cached_prompt_tokens,
-    )
+    call.latency_ms = round(latency, 2)
     feedback = None
     if error is None and rng.random() < 0.08:
         up = rng.random() < model.satisfaction
@@ -187,4 +183,51 @@ def _one_call(rng, model, ts, bursts, prices, users, user_weights, text_chars):
             comment=rng.choice(FEEDBACK_COMMENTS[rating]) if rng.random() < 0.3 else "",
             created_at=ts + timedelta(seconds=rng.uniform(5, 600)),
         )
-    return log, feedback
+    return call, feedback
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    created: int  # calls inserted
+    skipped: int  # calls already stored (request ids follow the seed, so a seed used before repeats them)
+    feedback: int  # feedback entries inserted
+
+
+def store_sample_calls(
+    *, count: int, days: int, seed: int, end: datetime, text_chars: int = 400, batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> SampleResult:
+    """Generate and store `count` sample calls (and their feedback) in batches, each its own transaction.
+
+    Calls whose request_id is already stored are skipped, with their feedback, and counted.
+    `progress` is called with the number of calls handled after each batch.
+    """
+    prices = PriceBook()  # once for every batch
+    created = skipped = feedback = handled = 0
+    calls = generate_calls(count=count, days=days, seed=seed, end=end, text_chars=text_chars)
+    for batch in iter_chunks(calls, batch_size):
+        known = set(
+            LLMRequestLog.objects.filter(request_id__in=[call.request_id for call, _ in batch])
+            .values_list("request_id", flat=True)
+        )
+        fresh = [(call, fb) for call, fb in batch if call.request_id not in known]
+        rows = build_rows([call for call, _ in fresh], prices=prices)
+        with transaction.atomic():
+            inserted = insert_rows(rows)
+            feedback += _insert_feedback(fresh)
+        created += inserted
+        skipped += len(batch) - inserted
+        handled += len(batch)
+        if progress:
+            progress(handled)
+    return SampleResult(created=created, skipped=skipped, feedback=feedback)
+
+
+def _insert_feedback(batch) -> int:
+    wanted = {call.request_id: fb for call, fb in batch if fb is not None}
+    if not wanted:
+        return 0
+    ids = dict(LLMRequestLog.objects.filter(request_id__in=list(wanted)).values_list("request_id", "pk"))
+    for request_id, fb in wanted.items():
+        fb.request_id = ids[request_id]
+    return bulk_insert(UserFeedback, list(wanted.values()))

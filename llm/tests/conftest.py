@@ -74,10 +74,10 @@ def _isolated_spool(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _closed_log_connections():
-    """A call inside a caller's transaction opens a second connection (llm.sources.groq.log_alias); an open one
+    """A call inside a caller's transaction opens a second connection (llm.calls.persist.log_alias); an open one
     would stop PostgreSQL from dropping the test database."""
     yield
-    from llm.sources.groq import close_log_connections
+    from llm.calls.persist import close_log_connections
 
     close_log_connections()
 

@@ -124,3 +124,29 @@ def test_it_writes_comments_that_agree_with_their_rating():
         "Wrong invoice number.", "Hallucinated a policy that does not exist.", "Missed the second question.",
         "Too long to be useful.",
     }
+
+
+def test_it_skips_the_calls_of_a_seed_already_used_and_says_so():
+    first = generate("--count", "300", "--seed", "21")
+    feedback = UserFeedback.objects.count()
+
+    again = generate("--count", "300", "--seed", "21")  # once ended in an IntegrityError traceback
+
+    assert "Created 300 sample calls" in first
+    assert "Skipped 300 sample calls already stored (the same --seed was used before)" in again
+    assert "Created 0 sample calls and 0 feedback entries" in again
+    assert LLMRequestLog.objects.count() == 300
+    assert UserFeedback.objects.count() == feedback
+
+
+def test_it_stores_sample_calls_through_the_same_rules_as_every_call(settings):
+    settings.LLM_LOG_CAPTURE_TEXT = False  # the text-capture policy applies to sample data too
+    generate("--count", "200", "--seed", "4")
+    rows = LLMRequestLog.objects.all()
+    assert rows.count() == 200
+    assert not rows.exclude(prompt_text="").exists() and not rows.exclude(response_text="").exists()
+    for row in rows.filter(status="error"):
+        assert row.error_type and row.total_tokens == 0
+    for row in rows.filter(status="success")[:50]:
+        assert row.total_tokens == row.prompt_tokens + row.completion_tokens
+        assert row.cached_prompt_tokens <= row.prompt_tokens

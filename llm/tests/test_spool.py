@@ -199,7 +199,7 @@ def test_it_spools_a_call_the_second_connection_cannot_write(fake_groq, _isolate
         pytest.skip("SQLite never opens the second connection")
     from django.db import connections
 
-    from llm.sources.groq import log_alias
+    from llm.calls.persist import log_alias
 
     def refuse(execute, sql, params, many, context):
         raise OperationalError("server closed the connection unexpectedly")

@@ -1,12 +1,11 @@
 import secrets
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
-from llm.models import LLMRequestLog, Source, UserFeedback
-from llm.sources.sample import generate_calls
-from llm.calls.storage import bulk_insert, delete_logs, iter_chunks
+from llm.calls.storage import delete_logs
+from llm.models import LLMRequestLog, Source
+from llm.sources.sample import store_sample_calls
 
 BATCH = 5000
 # Ten times the largest benchmark dataset; a typo'd count would otherwise insert until the disk is full.
@@ -46,24 +45,17 @@ class Command(BaseCommand):
             return
         # Whole minutes, so two runs with the same seed in the same minute are identical.
         end = timezone.now().replace(second=0, microsecond=0)
-        created = feedback_count = 0
         if seed is None:
             seed = secrets.randbits(32)
-        calls = generate_calls(count=count, days=days, seed=seed, end=end, text_chars=text_chars)
-        for batch in iter_chunks(calls, BATCH):
-            with transaction.atomic():
-                created += bulk_insert(LLMRequestLog, [log for log, _ in batch])
-                feedback_count += self._insert_feedback(batch)
-            self.stdout.write(f"  {created}/{count} calls")
+        result = store_sample_calls(
+            count=count, days=days, seed=seed, end=end, text_chars=text_chars, batch_size=BATCH,
+            progress=lambda done: self.stdout.write(f"  {done}/{count} calls"),
+        )
+        if result.skipped:
+            self.stdout.write(
+                f"Skipped {result.skipped} sample calls already stored (the same --seed was used before); "
+                "use --clear to replace them."
+            )
         self.stdout.write(self.style.SUCCESS(
-            f"Created {created} sample calls and {feedback_count} feedback entries over {days} days."
+            f"Created {result.created} sample calls and {result.feedback} feedback entries over {days} days."
         ))
-
-    def _insert_feedback(self, batch) -> int:
-        wanted = {log.request_id: fb for log, fb in batch if fb is not None}
-        if not wanted:
-            return 0
-        ids = dict(LLMRequestLog.objects.filter(request_id__in=list(wanted)).values_list("request_id", "pk"))
-        for request_id, fb in wanted.items():
-            fb.request_id = ids[request_id]
-        return bulk_insert(UserFeedback, list(wanted.values()))
