@@ -217,7 +217,7 @@ def _stream_error_type(code: str, message: str) -> str:
 
 
 def classify(exc: BaseException) -> _Failure:
-    """Map any exception raised while calling Groq to the taxonomy of DESIGN.md."""
+    """Map any exception raised while calling Groq to the error taxonomy (llm/calls/errors.py)."""
     if isinstance(exc, _ConfigurationError):
         return _Failure(ErrorType.CONFIGURATION, str(exc))
     if isinstance(exc, groq.APITimeoutError | httpx.TimeoutException):
