@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test install migrate bench css clean
+.PHONY: run demo test lint format install migrate bench css clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ demo: migrate
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff check + format check, configured in pyproject.toml; `make format` applies both.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
