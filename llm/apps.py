@@ -1,6 +1,7 @@
 from django.apps import AppConfig
-from django.conf import settings
 from django.core import checks
+
+from llm.checks import check_groq_settings, check_groq_settings_in_runserver
 
 
 class LlmConfig(AppConfig):
@@ -9,19 +10,5 @@ class LlmConfig(AppConfig):
     verbose_name = "LLM observability"
 
     def ready(self):
-        checks.register(check_groq_settings)
-
-
-def check_groq_settings(app_configs, **kwargs):
-    """Configuration problems as system checks, visible in `manage.py check` and at start-up."""
-    messages = []
-    if not settings.GROQ_API_KEY:
-        messages.append(
-            checks.Warning(
-                "GROQ_API_KEY is not set",
-                hint="Calls through groq_service and the Playground fail with a configuration "
-                "error until it is set; ingest and the dashboard still work.",
-                id="llm.W001",
-            )
-        )
-    return messages
+        checks.register(check_groq_settings, deploy=True)
+        checks.register(check_groq_settings_in_runserver)

@@ -1,8 +1,11 @@
 """Settings come from the environment and fail loudly, naming the variable, when malformed."""
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,12 +22,18 @@ PRODUCTION_ENV = {
 }
 
 
-def run_django(env_overrides: dict, code: str = "import django; django.setup(); print('ok')", args=None):
+def _clean_env(env_overrides: dict) -> dict:
+    """This process's environment without any variable settings read, plus `env_overrides`."""
     env = {k: v for k, v in os.environ.items() if k not in _OUR_VARIABLES}
     env.update({"DJANGO_SETTINGS_MODULE": "core.settings", "PYTHONPATH": str(BASE_DIR)})
     env.update(env_overrides)
+    return env
+
+
+def run_django(env_overrides: dict, code: str = "import django; django.setup(); print('ok')", args=None):
     command = args or [sys.executable, "-c", code]
-    return subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, cwd=BASE_DIR, env=_clean_env(env_overrides), capture_output=True, text=True,
+                          timeout=60)
 
 
 def read_env_example_names() -> set[str]:
@@ -164,10 +173,68 @@ def test_it_lets_https_settings_be_turned_off_for_plain_http():
     assert result.stdout.strip() == "False False True 31536000"
 
 
-def test_it_warns_through_a_system_check_when_groq_key_is_missing():
-    result = run_django({**PRODUCTION_ENV, "GROQ_API_KEY": ""}, args=[sys.executable, "manage.py", "check"])
-    assert "llm.W001" in result.stderr + result.stdout
-    assert "GROQ_API_KEY is not set" in result.stderr + result.stdout
+def test_it_warns_about_a_missing_groq_key_in_check_deploy_only():
+    env = {**PRODUCTION_ENV, "GROQ_API_KEY": ""}
+
+    plain = run_django(env, args=[sys.executable, "manage.py", "check"])
+    deploy = run_django(env, args=[sys.executable, "manage.py", "check", "--deploy"])
+
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout + plain.stderr == "System check identified no issues (0 silenced).\n"
+    assert deploy.returncode == 0, deploy.stderr
+    output = deploy.stdout + deploy.stderr
+    assert "?: (llm.W001) GROQ_API_KEY is not set" in output
+    assert "add GROQ_API_KEY=gsk_... to the project's .env file" in output
+    assert "System check identified 1 issue (0 silenced)." in output
+
+
+def local_env(tmp_path, **overrides) -> dict:
+    """What `make run` gives manage.py: DEBUG on, a generated secret key, no Groq key yet, its own SQLite file."""
+    values = {"DEBUG": "True", "DJANGO_SECRET_KEY": "x" * 50, "GROQ_API_KEY": "",
+              "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+    return {**values, **overrides}
+
+
+def test_it_says_nothing_about_the_groq_key_while_make_run_sets_up(tmp_path):
+    for command in (["check_database"], ["migrate", "--noinput"], ["ensure_admin"]):
+        result = run_django(local_env(tmp_path), args=[sys.executable, "manage.py", *command])
+        assert result.returncode == 0, result.stderr
+        assert "GROQ_API_KEY" not in result.stdout + result.stderr, command
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def runserver_output_until_ready(env: dict, log: Path) -> str:
+    """Start `manage.py runserver` as `make run` does (with the autoreloader), return everything it printed
+    up to its "Quit the server" line, and stop it (the reloader and its child)."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=BASE_DIR, env=_clean_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        # A child that fails to start leaves the reloader waiting for a change, so stop at a traceback too.
+        while not any(line in log.read_text() for line in ("Quit the server with", "Traceback")):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        return log.read_text()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("key, warnings", [("", 1), ("gsk_a_real_users_key", 0)])
+def test_it_warns_about_a_missing_groq_key_once_when_runserver_starts(tmp_path, key, warnings):
+    output = runserver_output_until_ready(local_env(tmp_path, GROQ_API_KEY=key), tmp_path / "runserver.log")
+
+    assert "Quit the server with" in output
+    assert output.count("llm.W001") == warnings
+    assert output.count("GROQ_API_KEY is not set") == warnings
 
 
 def test_it_uses_utc():
