@@ -1,14 +1,25 @@
-"""The shared cast: an admin, an on-call engineer (regular user) and API clients for each."""
+"""The shared cast: an admin, an on-call engineer (regular user) and API clients for each; a frozen clock."""
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from llm.models import LLMRequestLog
+
+# The instant `frozen` stops the clock at (a Monday noon, UTC); tests build their rows relative to it.
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    """The clock stopped at NOW (time_machine); `frozen.shift(timedelta(...))` moves it on."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

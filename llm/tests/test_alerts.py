@@ -1,6 +1,6 @@
 """llm.alerts.engine: reading each metric, the ok/firing state machine, notifications and the backtest."""
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -10,16 +10,10 @@ from django.db import connection, connections
 from llm.alerts import engine as alerts
 from llm.analytics.metrics import latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
+from llm.tests.conftest import NOW
 from llm.tests.webhooks import fast_webhooks, webhook_server  # noqa: F401  (fixtures)
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ERROR = LLMRequestLog.Status.ERROR
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -1,15 +1,13 @@
 """/api/alerts/...: rules CRUD with validation, test notification, backtest preview, alert list and acknowledge."""
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from django.core import mail
 from rest_framework.test import APIClient
 
 from llm.models import AlertLog, AlertRule, LLMRequestLog
+from llm.tests.conftest import NOW
 from llm.tests.webhooks import webhook_server  # noqa: F401  (fixture)
-
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 VALID_RULE = {
     "name": "Checkout errors",
@@ -23,12 +21,6 @@ VALID_RULE = {
     "email_recipients": "a@example.com; b@example.com",
     "webhook_url": "https://hooks.example.com/services/T0/B0/x",
 }
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -5,24 +5,16 @@ import sys
 import os
 import signal
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
 from llm.calls import spool
 from llm.models import AlertLog, AlertRule, LLMRequestLog
-
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+from llm.tests.conftest import NOW
 
 
 @pytest.fixture
