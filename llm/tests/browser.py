@@ -1,10 +1,10 @@
 """Fixtures for the browser tests: Playwright for Python driving Debian's /usr/bin/chromium.
 
-Import the fixtures into a test module (`from llm.tests.browser import *`). Every page opened
-through `dash` records console errors, uncaught exceptions, failed requests, HTTP errors and any
-request to a host other than the live test server (which is blocked); `dash.assert_clean()`
-fails the test on any of them. Chromium is never downloaded (`playwright install` is not used):
-without /usr/bin/chromium the tests are skipped with a reason.
+llm/tests/conftest.py offers `chromium` and `dash` to every test module. Every page opened through
+`dash` records console errors, uncaught exceptions, failed requests, HTTP errors and any request to a
+host other than the live test server (which is blocked); `dash.assert_clean()` fails the test on any of
+them. Chromium is never downloaded (`playwright install` is not used): without /usr/bin/chromium the
+tests are skipped with a reason.
 """
 import os
 import shutil
@@ -32,11 +32,9 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(settings.BASE_DIR) / "logs" / "screenshots"
 
-__all__ = ["chromium", "dash", "BROWSER_TIME_ZONE", "DESKTOP", "PHONE", "SCREENSHOTS"]
 
-
-# Module scope, not session: each test module imports its own copy of this fixture, and two
-# Playwright instances alive at once in one thread refuse to start.
+# Module scope, not session: DJANGO_ALLOW_ASYNC_UNSAFE (set below) must not stay set for the tests
+# that run after a browser module.
 @pytest.fixture(scope="module")
 def chromium():
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):

@@ -10,6 +10,13 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from llm.models import LLMRequestLog
+from llm.tests import browser, webhooks
+
+# Fixtures that live beside the helpers they use, offered to every test module from here: chromium and dash
+# (browser tests), webhook_server and fast_webhooks (alert notifications). Not `pytest_plugins`, which
+# pytest refuses outside the rootdir's conftest when the suite is started as `pytest .`.
+chromium, dash = browser.chromium, browser.dash
+webhook_server, fast_webhooks = webhooks.webhook_server, webhooks.fast_webhooks
 
 # The instant `frozen` stops the clock at (a Monday noon, UTC); tests build their rows relative to it.
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -11,7 +11,6 @@ from llm.alerts import engine as alerts
 from llm.analytics.metrics import latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 from llm.tests.conftest import NOW
-from llm.tests.webhooks import fast_webhooks, webhook_server  # noqa: F401  (fixtures)
 
 ERROR = LLMRequestLog.Status.ERROR
 

@@ -7,7 +7,6 @@ from rest_framework.test import APIClient
 
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 from llm.tests.conftest import NOW
-from llm.tests.webhooks import webhook_server  # noqa: F401  (fixture)
 
 VALID_RULE = {
     "name": "Checkout errors",

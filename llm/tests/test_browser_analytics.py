@@ -5,7 +5,6 @@ import pytest
 from django.utils import timezone
 
 from llm.models import UserFeedback
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,8 +3,6 @@ report no violation (a blocked script, style or request is a console error the h
 import pytest
 from django.core.management import call_command
 
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PAGES = ["/", "/analytics/", "/logs/", "/feedback/", "/alerts/", "/playground/"]

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from llm.models import UserFeedback
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
+from llm.tests.browser import BROWSER_TIME_ZONE, DESKTOP, PHONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

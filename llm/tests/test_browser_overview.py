@@ -6,8 +6,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHARTS = {"chart-calls", "chart-tokens", "chart-cost", "chart-latency", "chart-models", "chart-errors"}

@@ -2,7 +2,6 @@
 import pytest
 
 from llm.models import LLMRequestLog
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from llm.models import AlertLog, AlertRule
-from llm.tests.browser import *  # noqa: F401,F403 (fixtures)
+from llm.tests.browser import DESKTOP, PHONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
