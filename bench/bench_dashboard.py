@@ -23,9 +23,6 @@ from pathlib import Path
 from urllib.request import urlopen
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_ENV = {
     "DEBUG": "False", "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
     "SECURE_SSL_REDIRECT": "False", "SESSION_COOKIE_SECURE": "False", "CSRF_COOKIE_SECURE": "False",
@@ -59,16 +56,12 @@ def seed(rows: int) -> int:
 
 
 def session_cookie() -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
+
+    from llm.tests.browser import session_for
 
     user, _ = get_user_model().objects.get_or_create(username="bench-dashboard")
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
+    return session_for(user)
 
 
 def free_port() -> int:
@@ -131,6 +124,12 @@ def main() -> None:
     setup_django(database_url)
     from django.db import connection
 
+    # The browser the browser tests use, launched the same way.
+    from llm.tests.browser import chromium_missing, launch_chromium
+
+    if reason := chromium_missing():
+        raise SystemExit(f"bench_dashboard: {reason}")
+
     total = seed(args.rows)
     cookie = session_cookie()
     connection.close()
@@ -140,7 +139,7 @@ def main() -> None:
 
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = launch_chromium(playwright)
             print(f"overview on {connection.vendor}, {total:,} calls; navigation → all charts drawn, "
                   f"median of {args.runs} after 1 warm-up")
             for key in args.ranges.split(","):

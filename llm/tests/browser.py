@@ -4,7 +4,8 @@ llm/tests/conftest.py offers `chromium` and `dash` to every test module. Every p
 `dash` records console errors, uncaught exceptions, failed requests, HTTP errors and any request to a
 host other than the live test server (which is blocked); `dash.assert_clean()` fails the test on any of
 them. Chromium is never downloaded (`playwright install` is not used): without /usr/bin/chromium the
-tests are skipped with a reason.
+tests are skipped with a reason. bench/bench_dashboard.py launches its browser and logs in with
+launch_chromium() and session_for() too.
 """
 import os
 import shutil
@@ -33,12 +34,24 @@ PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(settings.BASE_DIR) / "logs" / "screenshots"
 
 
+def chromium_missing() -> str | None:
+    """Why Debian's chromium cannot be launched (not installed), or None when it can."""
+    if os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
+        return None
+    return f"Debian's chromium is needed at {CHROMIUM} (apt-get install chromium)"
+
+
+def launch_chromium(playwright):
+    """Debian's chromium, headless, from a started sync_playwright(); the caller closes it."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
 # Module scope, not session: DJANGO_ALLOW_ASYNC_UNSAFE (set below) must not stay set for the tests
 # that run after a browser module.
 @pytest.fixture(scope="module")
 def chromium():
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    if reason := chromium_missing():
+        pytest.skip(f"browser tests: {reason}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -50,7 +63,7 @@ def chromium():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = launch_chromium(playwright)
             yield browser
             browser.close()
     finally:
@@ -83,7 +96,8 @@ class Dashboard:
         )
         self.context.route("**/*", self._only_our_host)
         if user is not None:
-            self.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": _session_for(user), "url": self.base_url}])
+            cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_for(user), "url": self.base_url}
+            self.context.add_cookies([cookie])
         self.page = self.context.new_page()
         self.page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
         self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
@@ -141,7 +155,7 @@ class Dashboard:
             self.context.close()
 
 
-def _session_for(user) -> str:
+def session_for(user) -> str:
     """A database session logged in as `user`, as the login view would create it."""
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
