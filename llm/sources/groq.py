@@ -40,6 +40,10 @@ from llm.models import LLMRequestLog, Source
 logger = logging.getLogger("llm.sources.groq")
 
 PROVIDER = "groq"
+MISSING_KEY_MESSAGE = (
+    "GROQ_API_KEY is not set: create a key at console.groq.com, add GROQ_API_KEY=gsk_... to the project's "
+    ".env file or the server's environment, and restart the server"
+)
 
 
 class LLMServiceError(Exception):
@@ -427,7 +431,7 @@ class GroqService:
     @staticmethod
     def _config() -> tuple:
         if not settings.GROQ_API_KEY:
-            raise _ConfigurationError("GROQ_API_KEY is not set")
+            raise _ConfigurationError(MISSING_KEY_MESSAGE)
         return (settings.GROQ_API_KEY, settings.GROQ_BASE_URL, settings.GROQ_TIMEOUT, settings.GROQ_MAX_RETRIES)
 
     @property

@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from llm.models import LLMRequestLog, ModelPrice
-from llm.sources.groq import LLMServiceError, groq_service
+from llm.sources.groq import MISSING_KEY_MESSAGE, LLMServiceError, groq_service
 
 pytestmark = pytest.mark.django_db
 
@@ -266,7 +266,7 @@ def test_it_logs_a_missing_api_key_as_a_configuration_error(fake_groq, settings)
 
     assert (caught.value.error_type, caught.value.retryable) == ("configuration", False)
     row = only_row()
-    assert row.error_type == "configuration" and row.error_message == "GROQ_API_KEY is not set"
+    assert row.error_type == "configuration" and row.error_message == MISSING_KEY_MESSAGE
     assert fake_groq.requests == []
 
 
