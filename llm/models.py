@@ -277,3 +277,132 @@ class IngestKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# --- Rollups ------------------------------------------------------------------------------
+# Figures per UTC hour kept by `manage.py refresh_rollups` (llm/analytics/rollups.py), so long windows
+# cost O(hours) instead of O(calls). Exactness does not depend on them being up to date: database
+# triggers (migration 0006) record every hour whose calls change in ChangedHour, and readers take an
+# hour from these tables only when it is a RolledUpHour with no ChangedHour mark.
+
+
+class HourlyRollup(models.Model):
+    """The calls of one UTC hour with one (model, status, error type, source), summed.
+
+    Histograms map a bucket number (llm/analytics/rollups.py: latency_bucket) to a count, sparse,
+    and merge by adding counts; a percentile read from them is within 1 % of the exact one.
+    """
+
+    hour = models.DateTimeField()
+    model_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10)
+    error_type = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16)
+    calls = models.BigIntegerField()
+    prompt_tokens = models.BigIntegerField()
+    completion_tokens = models.BigIntegerField()
+    total_tokens = models.BigIntegerField()
+    cached_prompt_tokens = models.BigIntegerField()
+    # Millionths of a dollar (COST_PLACES = 6), summed over the priced calls: integer sums are exact on
+    # both databases, where SQLite would sum the cost column as floating point.
+    cost_micros = models.BigIntegerField()
+    priced_calls = models.BigIntegerField()
+    unpriced_calls = models.BigIntegerField()
+    latency_sum_ms = models.FloatField()
+    latency_min_ms = models.FloatField()
+    latency_max_ms = models.FloatField()
+    latency_histogram = models.JSONField(default=dict)
+    # Calls that have a time to first token (streamed ones); the others are not in these three.
+    ttft_calls = models.BigIntegerField()
+    ttft_sum_ms = models.FloatField()
+    ttft_histogram = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "llm_hourly_rollup"
+        constraints = [
+            # Also the index of every rollup read: a range of hours, then the few groups of each hour.
+            models.UniqueConstraint(
+                fields=["hour", "model_name", "status", "error_type", "source"], name="llm_rollup_unique_group"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.model_name} {self.status} ({self.calls} calls)"
+
+
+class HourlyUserPresence(models.Model):
+    """A user (non-blank user_id) made calls of this model with this status in this UTC hour.
+
+    Distinct users over any set of hours is the number of distinct user_id of their rows: exact.
+    """
+
+    hour = models.DateTimeField()
+    model_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10)
+    user_id = models.CharField(max_length=255)
+
+    class Meta:
+        db_table = "llm_hourly_user"
+        constraints = [
+            # Also serves the unique-user reads over a range of hours.
+            models.UniqueConstraint(fields=["hour", "model_name", "status", "user_id"], name="llm_hourly_user_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} at {self.hour:%Y-%m-%d %H}:00 ({self.model_name}, {self.status})"
+
+
+class DailyUserPresence(models.Model):
+    """HourlyUserPresence folded into UTC days (24× fewer rows for long windows).
+
+    A day's rows are rewritten with its hours', so they are used only while all 24 hours are fresh.
+    """
+
+    day = models.DateField()
+    model_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10)
+    user_id = models.CharField(max_length=255)
+
+    class Meta:
+        db_table = "llm_daily_user"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model_name", "status", "user_id"], name="llm_daily_user_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} on {self.day:%Y-%m-%d} ({self.model_name}, {self.status})"
+
+
+class RolledUpHour(models.Model):
+    """A UTC hour the rollup tables hold (with or without calls), and when it was last rolled up."""
+
+    hour = models.DateTimeField(primary_key=True)
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "llm_rolled_up_hour"
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H}:00"
+
+
+class ChangedHour(models.Model):
+    """A mark left by the database triggers on LLMRequestLog: calls of this UTC hour were inserted,
+    updated or deleted. The hour is read from raw rows until a refresh removes the marks it saw.
+
+    Marks are appended, never merged: a refresh deletes exactly the marks its snapshot can see, so
+    the mark of a write that commits during the refresh survives it (llm/analytics/rollups.py).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    hour = models.DateTimeField()
+
+    class Meta:
+        db_table = "llm_changed_hour"
+        indexes = [
+            # "Is this hour changed?" for each rolled-up hour of a window, and the refresh's work list.
+            models.Index(fields=["hour"], name="llm_changed_hour_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H}:00 changed"
