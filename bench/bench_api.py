@@ -404,7 +404,7 @@ def _bare_export(connection, start, vendor, fields):
 
 
 def _bench_export(args, connection, client, vendor, last):
-    from llm.analytics.metrics import EXPORT_FIELDS
+    from llm.analytics.export import EXPORT_FIELDS
     from llm.models import LLMRequestLog
 
     print(f"\n{'export csv':<22}{'rows':>10}{'api rows/s':>12}{'bare rows/s':>13}{'ratio':>7}"

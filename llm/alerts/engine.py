@@ -22,7 +22,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from llm.analytics.formulas import error_rate, token_spike_ratio
-from llm.analytics.metrics import grouped_latency_percentiles, latency_percentiles
+from llm.analytics.percentiles import grouped_latency_percentiles, latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 
 logger = logging.getLogger(__name__)

@@ -137,6 +137,11 @@ def parse_filters(*, params) -> LogFilters:
     )
 
 
+def matching_logs(*, filters: LogFilters) -> QuerySet:
+    """Every stored call `filters` selects, in no particular order (callers order or aggregate)."""
+    return filter_logs(queryset=LLMRequestLog.objects.order_by(), filters=filters)
+
+
 def filter_logs(*, queryset: QuerySet, filters: LogFilters) -> QuerySet:
     """`queryset` restricted to the rows `filters` select (ordering is left to the caller)."""
     condition = Q()

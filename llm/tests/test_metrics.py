@@ -1,4 +1,5 @@
-"""The aggregates of llm/metrics.py, checked against numpy/Decimal on the same rows (both databases)."""
+"""Percentiles and time buckets of llm.analytics, checked against numpy and Python on the same rows
+(both databases)."""
 import random
 from datetime import UTC, datetime
 
@@ -7,9 +8,8 @@ import pytest
 from django.db import connection
 from rest_framework.exceptions import ValidationError
 
-from llm.analytics.metrics import (
-    bucket_expression, bucket_start, bucket_starts, floor_to_bucket, grouped_latency_percentiles, latency_percentiles,
-)
+from llm.analytics.buckets import bucket_expression, bucket_start, bucket_starts, floor_to_bucket
+from llm.analytics.percentiles import grouped_latency_percentiles, latency_percentiles
 from llm.models import LLMRequestLog
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from llm.analytics.filters import parse_filters
-from llm.analytics.metrics import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
+from llm.analytics.export import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
 from llm.api.views.metrics import LOG_PARAMETERS
 
 # Rows written per chunk sent to the client: few, large writes keep the export near the

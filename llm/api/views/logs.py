@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.analytics.filters import filter_logs, parse_filters
-from llm.analytics.metrics import log_list_queryset
+from llm.analytics.listings import log_list_queryset
 from llm.models import LLMRequestLog
 from llm.api.pagination import CappedCountPagination
 from llm.api.serializers.logs import LogDetailSerializer, LogListSerializer
