@@ -3,20 +3,23 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Substr
 
 from llm.analytics.filters import LogFilters, matching_logs
-from llm.models import LLMRequestLog, UserFeedback
+from llm.analytics.formulas import FAILED
+from llm.models import UserFeedback
 
+# How much of a prompt, response or error message a list shows; the error breakdown's latest
+# errors are cut to the same length.
 PREVIEW_CHARS = 200
 
 
 def log_list_queryset(*, filters: LogFilters, errors_only: bool = False) -> QuerySet:
     """Rows for the logs list in the requested order, without the large text columns.
 
-    Prompt, response and error message come as 200-character previews cut in SQL
+    Prompt, response and error message come as PREVIEW_CHARS-character previews cut in SQL
     (`prompt_preview`, `response_preview`, `error_preview`); the texts themselves are deferred.
     """
     queryset = matching_logs(filters=filters)
     if errors_only:
-        queryset = queryset.filter(status=LLMRequestLog.Status.ERROR)
+        queryset = queryset.filter(FAILED)
     return (
         queryset.defer("prompt_text", "response_text", "error_message", "metadata")
         .annotate(

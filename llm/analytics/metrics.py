@@ -1,8 +1,9 @@
 """The metric catalogue: one function per metrics endpoint, each assembling its figures in SQL.
 
-Percentiles come from `percentiles`, time buckets from `buckets`. The one figure whose SQL
-differs between PostgreSQL and SQLite here is the daily stats (`_daily_rows_postgresql`: one
-LATERAL query, which SQLite answers with the generic GROUP BY and percentile terms); both are tested.
+Percentiles come from `percentiles`, time buckets from `buckets`, the formulas (error rate,
+percentages, who counts as a user) from `formulas`. The one figure whose SQL differs between
+PostgreSQL and SQLite here is the daily stats (`_daily_rows_postgresql`: one LATERAL query,
+which SQLite answers with the generic GROUP BY and percentile terms); both are tested.
 """
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,16 +16,12 @@ from django.db.models.expressions import RawSQL
 
 from llm.analytics.buckets import bucket_condition, bucket_expression, bucket_start, bucket_starts
 from llm.analytics.filters import LogFilters, matching_logs
-from llm.analytics.formulas import percentage
-from llm.analytics.listings import feedback_queryset
+from llm.analytics.formulas import distinct_users, error_count, error_rate, percentage, satisfaction_rate, unique_users
+from llm.analytics.listings import PREVIEW_CHARS, feedback_queryset
 from llm.analytics.percentiles import PercentileCont, grouped_latency_percentiles, is_postgresql, latency_percentiles
 from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
 
 # --- Shared pieces ------------------------------------------------------------------
-
-def _rate(part: int, whole: int) -> float:
-    return percentage(part=part, whole=whole)
-
 
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
@@ -46,14 +43,13 @@ def _group_cost(row: dict) -> Decimal | None:
 
 
 _COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
-_ERROR = Q(status=LLMRequestLog.Status.ERROR)
 
 
 def _sums() -> dict:
     """The per-group sums most endpoints share; all read columns of the covering index."""
     return {
         "calls": Count("*"),
-        "errors": Count("status", filter=_ERROR),
+        "errors": error_count(),
         "prompt_tokens": Sum("prompt_tokens"),
         "completion_tokens": Sum("completion_tokens"),
         "total_tokens": Sum("total_tokens"),
@@ -95,13 +91,13 @@ def _utc(value) -> datetime:
 
 
 def _unique_users(queryset: QuerySet, *, group_by: str | None = None) -> dict:
-    """{group value (None without group_by): distinct non-blank user_id count}.
+    """{group value (None without group_by): unique users}, counted from `distinct_users`.
 
     COUNT(DISTINCT ...) sorts every row (1.1 s at 1M rows on PostgreSQL); counting the rows of a
     SELECT DISTINCT subquery lets the database hash instead (0.3 s), hence the separate query.
     """
     names = (group_by,) if group_by else ()
-    inner = queryset.exclude(user_id="").order_by().values(*names, "user_id").distinct()
+    inner = distinct_users(queryset=queryset, group_by=names)
     if not group_by:
         return {None: inner.count()}
     sql, params = inner.query.sql_with_params()
@@ -152,7 +148,7 @@ def overview(*, filters: LogFilters) -> dict:
         "total_calls": calls,
         "success_count": calls - errors,
         "error_count": errors,
-        "error_rate": _rate(errors, calls),
+        "error_rate": error_rate(errors=errors, calls=calls),
         "prompt_tokens": row["prompt_tokens"] or 0,
         "completion_tokens": row["completion_tokens"] or 0,
         "total_tokens": row["total_tokens"] or 0,
@@ -275,20 +271,21 @@ def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
         cursor.execute(f"SELECT error_type, COUNT(*) {source} AND status = %s GROUP BY error_type", [*params, error])
         by_type = sorted(cursor.fetchall(), key=lambda row: (-row[1], row[0]))
         cursor.execute(f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
-                       f"SUBSTR(error_message, 1, 200) {source} AND status = %s ORDER BY timestamp DESC, id DESC "
-                       "LIMIT %s", [*params, error, recent_count])
+                       f"SUBSTR(error_message, 1, {PREVIEW_CHARS}) {source} AND status = %s "
+                       "ORDER BY timestamp DESC, id DESC LIMIT %s", [*params, error, recent_count])
         recent = cursor.fetchall()
     calls = sum(row[1] for row in by_model_rows)
     total_errors = sum(row[2] for row in by_model_rows)
     return {
         "total_errors": total_errors,
-        "error_rate": _rate(total_errors, calls),
+        "error_rate": error_rate(errors=total_errors, calls=calls),
         "by_type": [
-            {"error_type": error_type or "unknown", "count": count, "percentage": _rate(count, total_errors)}
+            {"error_type": error_type or "unknown", "count": count,
+             "percentage": percentage(part=count, whole=total_errors)}
             for error_type, count in by_type
         ],
         "by_model": [
-            {"model": model, "errors": errors_, "calls": calls_, "error_rate": _rate(errors_, calls_)}
+            {"model": model, "errors": errors_, "calls": calls_, "error_rate": error_rate(errors=errors_, calls=calls_)}
             for model, calls_, errors_ in by_model_rows if errors_
         ],
         "recent": [
@@ -311,7 +308,7 @@ def model_usage(*, filters: LogFilters) -> dict:
         {
             "model": row["model_name"],
             "calls": row["calls"],
-            "share": _rate(row["calls"], calls),
+            "share": percentage(part=row["calls"], whole=calls),
             "prompt_tokens": row["prompt_tokens"] or 0,
             "completion_tokens": row["completion_tokens"] or 0,
             "total_tokens": row["total_tokens"] or 0,
@@ -319,7 +316,7 @@ def model_usage(*, filters: LogFilters) -> dict:
             "unpriced_calls": row["calls"] - row["priced"],
             "avg_latency_ms": _ms(row["avg_latency_ms"]),
             "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
-            "error_rate": _rate(row["errors"], row["calls"]),
+            "error_rate": error_rate(errors=row["errors"], calls=row["calls"]),
         }
         for row in rows
     ]}
@@ -337,7 +334,7 @@ def _daily_rows_postgresql(queryset: QuerySet, *, days: list[datetime]) -> dict:
     per_day = (
         queryset.filter(in_day).annotate(one=Value(1)).values("one")  # a constant: one row, no GROUP BY
         .annotate(**_sums(), p95=PercentileCont("latency_ms", 0.95),
-                  users=Count("user_id", distinct=True, filter=~Q(user_id="")))
+                  users=unique_users())
     )
     inner, params = per_day.query.sql_with_params()
     sql = (f"SELECT days.day, per_day.* FROM unnest(%s::timestamptz[]) AS days(day) "
@@ -378,7 +375,7 @@ def daily_stats(*, filters: LogFilters) -> dict:
             "date": day.date().isoformat(),
             "calls": calls,
             "errors": errors_,
-            "error_rate": _rate(errors_, calls),
+            "error_rate": error_rate(errors=errors_, calls=calls),
             "total_tokens": row.get("total_tokens") or 0,
             "total_cost": _group_cost(row),
             "unpriced_calls": calls - row.get("priced", 0),
@@ -387,11 +384,6 @@ def daily_stats(*, filters: LogFilters) -> dict:
             "unique_users": users.get(day, 0),
         })
     return {"results": results}
-
-
-def _satisfaction(up: int, total: int) -> float | None:
-    # No feedback is not 0 % satisfaction: null.
-    return round(up * 100 / total, 2) if total else None
 
 
 def feedback_analytics(*, filters: LogFilters) -> dict:
@@ -413,15 +405,16 @@ def feedback_analytics(*, filters: LogFilters) -> dict:
             row = found.get(period, {"total": 0, "up": 0})
             over_time.append({"period": period, "total": row["total"], "thumbs_up": row["up"],
                               "thumbs_down": row["total"] - row["up"],
-                              "satisfaction_rate": _satisfaction(row["up"], row["total"])})
+                              "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"])})
     return {
         "total": overall["total"],
         "thumbs_up": overall["up"],
         "thumbs_down": overall["total"] - overall["up"],
-        "satisfaction_rate": _satisfaction(overall["up"], overall["total"]),
+        "satisfaction_rate": satisfaction_rate(thumbs_up=overall["up"], total=overall["total"]),
         "by_model": [
             {"model": row["request__model_name"], "total": row["total"], "thumbs_up": row["up"],
-             "thumbs_down": row["total"] - row["up"], "satisfaction_rate": _satisfaction(row["up"], row["total"])}
+             "thumbs_down": row["total"] - row["up"],
+             "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"])}
             for row in by_model
         ],
         "group_by": group_by,

@@ -1,5 +1,5 @@
-"""Percentiles and time buckets of llm.analytics, checked against numpy and Python on the same rows
-(both databases)."""
+"""Percentiles, time buckets and the shared formulas of llm.analytics, checked against numpy and
+Python on the same rows (both databases)."""
 import random
 from datetime import UTC, datetime
 
@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.exceptions import ValidationError
 
 from llm.analytics.buckets import bucket_expression, bucket_start, bucket_starts, floor_to_bucket
+from llm.analytics.formulas import distinct_users, satisfaction_rate, unique_users
 from llm.analytics.percentiles import grouped_latency_percentiles, latency_percentiles
 from llm.models import LLMRequestLog
 
@@ -102,3 +103,17 @@ def test_it_computes_percentiles_per_time_bucket_on_both_databases(make_log):
     by_day = {bucket_start(key).day: values[0.95] for key, values in found.items()}
     assert by_day[1] == pytest.approx(numpy.percentile(day_one, 95))
     assert by_day[2] == pytest.approx(numpy.percentile(day_two, 95))
+
+
+def test_it_counts_unique_users_the_same_way_as_an_aggregate_and_as_distinct_rows(make_log):
+    for user_id in ("ana", "ana", "bob", "", ""):
+        make_log(user_id=user_id)
+    calls = LLMRequestLog.objects.all()
+    assert calls.aggregate(users=unique_users())["users"] == 2
+    assert distinct_users(queryset=calls).count() == 2
+
+
+def test_it_gives_no_satisfaction_rate_without_feedback():
+    assert satisfaction_rate(thumbs_up=0, total=0) is None
+    assert satisfaction_rate(thumbs_up=0, total=3) == 0.0
+    assert satisfaction_rate(thumbs_up=2, total=3) == 66.67
