@@ -1,4 +1,5 @@
-"""llm.alerts.engine: reading each metric, the ok/firing state machine, notifications and the backtest."""
+"""llm.alerts: reading each metric (rules), the ok/firing state machine (state), notifications (notify) and
+the backtest."""
 import threading
 from datetime import timedelta
 
@@ -7,8 +8,12 @@ import time_machine
 from django.core import mail
 from django.db import connection, connections
 
-from llm.alerts import engine as alerts
-from llm.analytics.metrics import latency_percentiles
+from llm.alerts import state as alert_state
+from llm.alerts.backtest import backtest_rule
+from llm.alerts.notify import Delivery, send_test_notification
+from llm.alerts.rules import create_default_rules, is_breached, iso_utc
+from llm.alerts.state import RuleState, check_rule, run_checks
+from llm.analytics.percentiles import latency_percentiles
 from llm.models import AlertLog, AlertRule, LLMRequestLog
 from llm.tests.conftest import NOW
 
@@ -43,7 +48,7 @@ def make_rule(**fields):
 
 
 def check(rule, **kwargs):
-    return alerts.check_rule(rule=AlertRule.objects.get(pk=rule.pk), now=kwargs.pop("now", NOW), **kwargs)
+    return check_rule(rule=AlertRule.objects.get(pk=rule.pk), now=kwargs.pop("now", NOW), **kwargs)
 
 
 # --- Error rate, comparisons, min_requests, per-model ----------------------------
@@ -72,8 +77,8 @@ def test_it_fires_error_rate_only_above_threshold(frozen, add_calls, errors, fir
 )
 def test_it_applies_each_comparison(frozen, comparison, expected):
     rule = make_rule(comparison=comparison, threshold=5)
-    assert [alerts.is_breached(rule=rule, value=value) for value in (4.0, 5.0, 6.0)] == expected
-    assert alerts.is_breached(rule=rule, value=None) is False
+    assert [is_breached(rule=rule, value=value) for value in (4.0, 5.0, 6.0)] == expected
+    assert is_breached(rule=rule, value=None) is False
 
 
 @pytest.mark.django_db
@@ -166,7 +171,7 @@ def test_it_reports_the_same_p95_as_the_metrics_function(frozen, make_log):
 def test_it_backtests_latency_with_the_same_percentile(frozen, twenty_latencies):
     rule = make_rule(metric_type="latency", threshold=1900)
 
-    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+    result = backtest_rule(rule=rule, days=1, now=NOW)
 
     assert (result["evaluated"], result["would_fire"], result["max_value"]) == (1, 1, 1905.0)
 
@@ -178,7 +183,7 @@ def test_it_backtests_latency_per_window_with_edges_in_the_right_window(frozen, 
     make_log(timestamp=NOW - timedelta(minutes=60), latency_ms=5000.0)  # 11:00:00 sharp: the later window
     rule = make_rule(metric_type="latency", threshold=1000)
 
-    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+    result = backtest_rule(rule=rule, days=1, now=NOW)
 
     # Later window: 100 ... 2000 and 5000 → P95 at rank 19 of 21 = 2000.
     assert (result["evaluated"], result["breached"], result["max_value"]) == (2, 1, 2000.0)
@@ -392,7 +397,7 @@ def test_it_skips_a_rule_that_raises_and_runs_the_others(frozen, add_calls):
     make_rule(name="C inactive", is_active=False)
     add_calls(20, errors=20)
 
-    results = alerts.run_checks(now=NOW)
+    results = run_checks(now=NOW)
 
     assert [(r.rule.name, r.action) for r in results] == [("A broken", "failed"), ("B errors", "fired")]
     assert "no_such_metric" in results[0].error
@@ -406,7 +411,7 @@ def test_it_records_a_failing_smtp_and_still_runs_the_other_rules(frozen, add_ca
     make_rule(name="B errors", threshold=1)
     add_calls(20, errors=20)
 
-    results = alerts.run_checks(now=NOW)
+    results = run_checks(now=NOW)
 
     assert [r.action for r in results] == ["fired", "fired"]
     for alert in AlertLog.objects.all():
@@ -416,8 +421,8 @@ def test_it_records_a_failing_smtp_and_still_runs_the_other_rules(frozen, add_ca
 
 @pytest.mark.django_db
 def test_it_creates_the_three_defaults_once():
-    assert len(alerts.create_default_rules()) == 3
-    assert alerts.create_default_rules() == []
+    assert len(create_default_rules()) == 3
+    assert create_default_rules() == []
     rules = {r.metric_type: (r.comparison, r.threshold) for r in AlertRule.objects.all()}
     assert rules == {"error_rate": ("gt", 5.0), "latency": ("gt", 5000.0), "token_spike": ("gte", 3.0)}
 
@@ -513,9 +518,9 @@ def test_it_gives_up_on_a_webhook_that_times_out(frozen, add_calls, webhook_serv
 def test_it_sends_a_test_notification_without_an_alert(frozen, webhook_server):
     rule = make_rule(name="API errors", webhook_url=webhook_server.url("/ok"))
 
-    delivery = alerts.send_test_notification(rule=rule)
+    delivery = send_test_notification(rule=rule)
 
-    assert delivery == alerts.Delivery(delivered=True, error="")
+    assert delivery == Delivery(delivered=True, error="")
     assert mail.outbox[0].subject == "[TEST] API errors: Error rate no data (threshold > 5 %)"
     assert webhook_server.received[0]["json"]["event"] == "test"
     assert not AlertLog.objects.exists()
@@ -535,7 +540,7 @@ def test_it_backtests_how_often_a_rule_would_have_fired(frozen, add_calls):
     add_calls(5, errors=5, minutes_ago=5 * 60 - 30)  # too few calls to count
     add_calls(20, errors=10, minutes_ago=8 * 24 * 60)  # older than the 7 days asked for
 
-    result = alerts.backtest_rule(rule=rule, days=7, now=NOW)
+    result = backtest_rule(rule=rule, days=7, now=NOW)
 
     assert result["windows"] == 7 * 24
     assert result["evaluated"] == 5
@@ -556,7 +561,7 @@ def test_it_backtests_a_call_on_a_window_edge_into_the_window_it_starts(frozen, 
     edge = NOW - timedelta(hours=1)
     add_calls(20, errors=20, minutes_ago=(NOW - edge - offset) / timedelta(minutes=1))
 
-    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+    result = backtest_rule(rule=rule, days=1, now=NOW)
 
     assert [fire["window_start"] for fire in result["fires"]] == ["2026-03-02T11:00:00Z"]
 
@@ -567,7 +572,7 @@ def test_it_backtests_a_token_spike_against_the_window_before(frozen, add_calls)
     add_calls(1, minutes_ago=150, prompt_tokens=100, completion_tokens=0)
     add_calls(1, minutes_ago=90, prompt_tokens=300, completion_tokens=0)
 
-    result = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+    result = backtest_rule(rule=rule, days=1, now=NOW)
 
     assert (result["evaluated"], result["would_fire"], result["max_value"]) == (1, 1, 3.0)
 
@@ -582,18 +587,18 @@ def test_it_alerts_once_when_two_runs_overlap(frozen, add_calls, monkeypatch):
     add_calls(20, errors=20)
     # Both runs read the metric before either records anything: the worst interleaving.
     both_read = threading.Barrier(2, timeout=10)
-    original = alerts._transition
+    original = alert_state._transition
 
     def transition_after_both_read(**kwargs):
         both_read.wait()
         return original(**kwargs)
 
-    monkeypatch.setattr(alerts, "_transition", transition_after_both_read)
+    monkeypatch.setattr(alert_state, "_transition", transition_after_both_read)
     results, errors = [], []
 
     def run():
         try:
-            results.extend(alerts.run_checks(now=NOW))
+            results.extend(run_checks(now=NOW))
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
         finally:
@@ -639,23 +644,24 @@ def test_it_sends_a_one_line_subject_for_a_name_with_a_newline(frozen, add_calls
 
 def test_it_steps_through_fire_remind_and_resolve_as_a_pure_function():
     rule = AlertRule(threshold=5, min_requests=10, cooldown_minutes=60, comparison=AlertRule.Comparison.GT)
-    ok = alerts.RuleState(AlertRule.State.OK)
+    ok = RuleState(AlertRule.State.OK)
     t0 = NOW
 
-    firing, action = alerts.step(state=ok, value=9.0, sample=20, now=t0, rule=rule)
-    assert (firing, action) == (alerts.RuleState(AlertRule.State.FIRING, t0), "fired")
-    assert alerts.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=59), rule=rule) == (firing, "none")
-    assert alerts.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=60), rule=rule) == (
-        alerts.RuleState(AlertRule.State.FIRING, t0 + timedelta(minutes=60)), "reminded"
+    firing, action = alert_state.step(state=ok, value=9.0, sample=20, now=t0, rule=rule)
+    assert (firing, action) == (RuleState(AlertRule.State.FIRING, t0), "fired")
+    later = t0 + timedelta(minutes=59)
+    assert alert_state.step(state=firing, value=9.0, sample=20, now=later, rule=rule) == (firing, "none")
+    assert alert_state.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=60), rule=rule) == (
+        RuleState(AlertRule.State.FIRING, t0 + timedelta(minutes=60)), "reminded"
     )
-    assert alerts.step(state=firing, value=9.0, sample=20, now=t0, rule=rule) == (firing, "none")  # same instant
-    assert alerts.step(state=firing, value=1.0, sample=20, now=t0, rule=rule) == (ok, "resolved")
-    assert alerts.step(state=firing, value=1.0, sample=9, now=t0, rule=rule) == (firing, "none")  # too few calls
-    assert alerts.step(state=firing, value=None, sample=50, now=t0, rule=rule) == (firing, "none")  # no data
-    assert alerts.step(state=ok, value=5.0, sample=20, now=t0, rule=rule) == (ok, "none")  # not above 5
-    orphan = alerts.RuleState(AlertRule.State.FIRING, None)  # firing, its alerts deleted by hand
-    assert alerts.step(state=orphan, value=9.0, sample=20, now=t0, rule=rule) == (
-        alerts.RuleState(AlertRule.State.FIRING, t0), "fired"
+    assert alert_state.step(state=firing, value=9.0, sample=20, now=t0, rule=rule) == (firing, "none")  # same instant
+    assert alert_state.step(state=firing, value=1.0, sample=20, now=t0, rule=rule) == (ok, "resolved")
+    assert alert_state.step(state=firing, value=1.0, sample=9, now=t0, rule=rule) == (firing, "none")  # too few calls
+    assert alert_state.step(state=firing, value=None, sample=50, now=t0, rule=rule) == (firing, "none")  # no data
+    assert alert_state.step(state=ok, value=5.0, sample=20, now=t0, rule=rule) == (ok, "none")  # not above 5
+    orphan = RuleState(AlertRule.State.FIRING, None)  # firing, its alerts deleted by hand
+    assert alert_state.step(state=orphan, value=9.0, sample=20, now=t0, rule=rule) == (
+        RuleState(AlertRule.State.FIRING, t0), "fired"
     )
 
 
@@ -676,7 +682,7 @@ def test_it_backtests_exactly_what_the_live_check_does_on_the_same_series(add_ca
     fields = {"threshold": 5} if metric == "error_rate" else {"threshold": 3, "comparison": AlertRule.Comparison.GTE}
     rule = make_rule(metric_type=metric, time_window_minutes=60, cooldown_minutes=120, min_requests=10, **fields)
 
-    backtest = alerts.backtest_rule(rule=rule, days=1, now=NOW)
+    backtest = backtest_rule(rule=rule, days=1, now=NOW)
 
     live_fires, live_reminders = [], 0
     for index in range(1, hours + 1):  # the first hour only serves as the spike's baseline
@@ -685,7 +691,7 @@ def test_it_backtests_exactly_what_the_live_check_does_on_the_same_series(add_ca
             result = check(rule, now=window_end)
         if result.action == "fired":
             live_fires.append(
-                {"window_start": alerts._iso(window_end - timedelta(hours=1)), "window_end": alerts._iso(window_end),
+                {"window_start": iso_utc(window_end - timedelta(hours=1)), "window_end": iso_utc(window_end),
                  "value": result.reading.value}
             )
         live_reminders += result.action == "reminded"

@@ -72,7 +72,7 @@ def webhook_server():
 @pytest.fixture
 def fast_webhooks(monkeypatch):
     """Keep the retry schedule but not its waiting: a 0.5 s timeout and no pause between attempts."""
-    from llm.alerts import engine as alerts
+    from llm.alerts import notify
 
-    monkeypatch.setattr(alerts, "WEBHOOK_TIMEOUT", 0.5)
-    monkeypatch.setattr(alerts, "WEBHOOK_RETRY_DELAY", 0)
+    monkeypatch.setattr(notify, "WEBHOOK_TIMEOUT", 0.5)
+    monkeypatch.setattr(notify, "WEBHOOK_RETRY_DELAY", 0)

@@ -7,7 +7,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.alerts import engine as alerts
+from llm import alerts
 from llm.api.exceptions import InvalidParameter
 from llm.models import AlertLog, AlertRule
 from llm.api.serializers.alerts import (

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 from django.utils import timezone
 
-from llm.alerts import engine as alerts
+from llm import alerts
 from llm.calls import spool
 from llm.models import AlertRule
 
