@@ -3,7 +3,8 @@
 `parse_filters` turns a request's query parameters into a `LogFilters` (or raises
 InvalidParameter naming the parameter: a 400, never a 500); `filter_logs` applies it to
 a queryset. Dates: ISO 8601 date or datetime, naive means UTC. A date-only `end_date`
-covers that whole day; a datetime `end_date` is inclusive.
+covers that whole day; a datetime `end_date` is inclusive. `parse_choice` and
+`parse_positive_int` read single parameters (rating, page, page_size...) with the same 400s.
 """
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -75,6 +76,21 @@ def parse_choice(*, params, name: str, choices) -> str | None:
     if raw not in choices:
         raise InvalidParameter(name, f"Must be one of: {', '.join(choices)}.")
     return raw
+
+
+def parse_positive_int(*, params, name: str, default: int | None = None, maximum: int | None = None) -> int | None:
+    """The whole number of 1 or more (up to `maximum`) given as `name`, `default` when absent; 400 otherwise."""
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
+        raise InvalidParameter(name, f"Must be a whole number {limit}.")
+    return value
 
 
 def _text(params, name: str) -> str | None:

@@ -1,10 +1,10 @@
-"""The one parser of the shared query parameters (llm/filters.py)."""
+"""The one parser of the shared query parameters (llm/analytics/filters.py)."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from llm.analytics.filters import filter_logs, parse_filters
+from llm.analytics.filters import filter_logs, parse_filters, parse_positive_int
 from llm.models import LLMRequestLog
 
 
@@ -86,3 +86,21 @@ def test_it_includes_the_exact_end_instant_and_excludes_the_next_day(make_log):
     exact = parse_filters(params={"end_date": "2024-03-10T23:59:59.999999Z"})
     assert list(by_day) == [edge]
     assert list(filter_logs(queryset=LLMRequestLog.objects.all(), filters=exact)) == [edge]
+
+
+@pytest.mark.parametrize(
+    ("raw", "maximum", "message"),
+    [("0", 500, "Must be a whole number from 1 to 500."), ("501", 500, "Must be a whole number from 1 to 500."),
+     ("ten", 500, "Must be a whole number from 1 to 500."), ("-3", None, "Must be a whole number of 1 or more."),
+     ("2.5", None, "Must be a whole number of 1 or more.")],
+)
+def test_it_refuses_a_whole_number_out_of_range_naming_the_parameter(raw, maximum, message):
+    with pytest.raises(ValidationError) as caught:
+        parse_positive_int(params={"page_size": raw}, name="page_size", maximum=maximum)
+    assert {name: str(messages[0]) for name, messages in caught.value.detail.items()} == {"page_size": message}
+
+
+def test_it_reads_a_whole_number_or_its_default():
+    assert parse_positive_int(params={"page": "3"}, name="page", default=1, maximum=10) == 3
+    assert parse_positive_int(params={"page": ""}, name="page", default=1) == 1
+    assert parse_positive_int(params={}, name="rule") is None
