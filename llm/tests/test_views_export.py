@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from llm.api.serializers.export import ExportRowSerializer
+
 pytestmark = pytest.mark.django_db
 
 
@@ -76,6 +78,19 @@ def test_it_streams_one_valid_json_array_filtered(alice_client, make_log):
     assert first["metadata"] == {"i": 1, "tags": ["x"]}
     assert body[-1]["metadata"] == {"i": 1201, "tags": ["x"]}
     assert json.loads(_body(alice_client.get("/api/export/json/?model=absent"))) == []
+
+
+def test_it_names_the_columns_as_the_schema_does_with_model_name_last(alice_client, make_log):
+    make_log(model_name="m-a")
+    columns = list(ExportRowSerializer().fields)
+    assert columns[2] == "model" and columns[-1] == "model_name"
+    reader = csv.DictReader(io.StringIO(_body(alice_client.get("/api/export/csv/"))))
+    row = next(reader)
+    assert reader.fieldnames == columns
+    assert row["model"] == row["model_name"] == "m-a"
+    (item,) = json.loads(_body(alice_client.get("/api/export/json/")))
+    assert list(item) == columns
+    assert item["model"] == item["model_name"] == "m-a"
 
 
 def test_it_rejects_bad_filters_before_streaming(alice_client):

@@ -167,6 +167,15 @@ def test_it_shows_one_call_in_full_with_its_feedback(alice_client, logs):
     assert [(f["rating"], f["comment"]) for f in body["feedback"]] == [("thumbs_down", "slow")]
 
 
+def test_it_names_the_model_model_and_keeps_model_name_as_an_alias(alice_client, logs):
+    by_id = {str(log.request_id): log.model_name for log in logs}
+    rows = alice_client.get("/api/logs/").json()["results"] + alice_client.get("/api/logs/errors/").json()["results"]
+    rows.append(alice_client.get(f"/api/logs/{logs[3].request_id}/").json())
+    assert len(rows) == 7 + 2 + 1
+    assert [(r["model"], r["model_name"]) for r in rows] == [(by_id[r["request_id"]],) * 2 for r in rows]
+    assert {r["model"] for r in rows} == {"m-a", "m-b"}
+
+
 @pytest.mark.parametrize("request_id", [str(uuid.uuid4()), "not-a-uuid", "123"])
 def test_it_answers_404_for_an_unknown_or_malformed_id(alice_client, logs, request_id):
     response = alice_client.get(f"/api/logs/{request_id}/")

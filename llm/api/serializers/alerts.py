@@ -59,7 +59,10 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 class AlertLogSerializer(serializers.ModelSerializer):
     rule_name = serializers.CharField(source="alert_rule.name", read_only=True)
     metric_type = serializers.CharField(source="alert_rule.metric_type", read_only=True)
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, default=None)
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", read_only=True, default=None, allow_null=True,
+        help_text="Username; null until acknowledged (or once that user is deleted).",
+    )
 
     class Meta:
         model = AlertLog

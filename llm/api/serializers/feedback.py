@@ -1,6 +1,7 @@
-"""Feedback: the POST input and the list output."""
+"""Feedback: the POST input, the list output and the satisfaction figures."""
 from rest_framework import serializers
 
+from llm.analytics.filters import GROUP_BY_CHOICES
 from llm.models import LLMRequestLog, UserFeedback
 
 MAX_COMMENT_CHARS = 5000
@@ -37,3 +38,28 @@ class FeedbackSerializer(serializers.ModelSerializer):
         model = UserFeedback
         fields = ("id", "request_id", "model", "rating", "comment", "created_at")
         read_only_fields = fields
+
+
+class SatisfactionSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    thumbs_up = serializers.IntegerField()
+    thumbs_down = serializers.IntegerField()
+    satisfaction_rate = serializers.FloatField(
+        allow_null=True, help_text="Thumbs up as a percentage of all ratings; null without ratings."
+    )
+
+
+class ModelSatisfactionSerializer(SatisfactionSerializer):
+    model = serializers.CharField()
+
+
+class SatisfactionBucketSerializer(SatisfactionSerializer):
+    period = serializers.DateTimeField(help_text="UTC start of the bucket.")
+
+
+class FeedbackAnalyticsSerializer(SatisfactionSerializer):
+    """Answer of GET /api/feedback/analytics/ (documents the schema; llm.analytics.metrics builds it)."""
+
+    by_model = ModelSatisfactionSerializer(many=True, help_text="Most rated first.")
+    group_by = serializers.ChoiceField(choices=GROUP_BY_CHOICES)
+    over_time = SatisfactionBucketSerializer(many=True, help_text="Every bucket of the range, empty ones included.")

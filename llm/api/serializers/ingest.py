@@ -1,4 +1,4 @@
-"""Shapes of POST /api/ingest/ for the OpenAPI schema.
+"""Shapes of POST /api/ingest/ and of the OTLP answer, for the OpenAPI schema.
 
 Validation itself is llm.sources.ingest.validate_event: it runs per event on batches of up to
 1,000, where a field-by-field DRF serializer would cost more than storing the rows.
@@ -7,7 +7,9 @@ from rest_framework import serializers
 
 
 class IngestEventSerializer(serializers.Serializer):
-    request_id = serializers.UUIDField(required=False, help_text="Idempotency key: an id already stored is a duplicate.")
+    request_id = serializers.UUIDField(
+        required=False, help_text="Idempotency key: an id already stored is a duplicate."
+    )
     timestamp = serializers.DateTimeField(required=False, help_text="ISO 8601; naive means UTC; default now.")
     model = serializers.CharField(max_length=200)
     provider = serializers.CharField(max_length=50, required=False, help_text="Default 'groq'.")
@@ -20,7 +22,9 @@ class IngestEventSerializer(serializers.Serializer):
     latency_ms = serializers.FloatField(min_value=0, required=False)
     time_to_first_token_ms = serializers.FloatField(min_value=0, required=False)
     status = serializers.ChoiceField(choices=["success", "error"], required=False)
-    error_type = serializers.CharField(required=False, help_text="Taxonomy value; anything else is stored as 'unknown'.")
+    error_type = serializers.CharField(
+        required=False, help_text="Taxonomy value; anything else is stored as 'unknown'."
+    )
     error_message = serializers.CharField(required=False)
     http_status = serializers.IntegerField(min_value=100, max_value=599, required=False)
     user_id = serializers.CharField(max_length=255, required=False)
@@ -60,3 +64,14 @@ class IngestResultSerializer(serializers.Serializer):
     accepted = IngestItemSerializer(many=True)
     duplicates = IngestItemSerializer(many=True)
     rejected = IngestRejectedSerializer(many=True)
+
+
+class OtlpPartialSuccessSerializer(serializers.Serializer):
+    rejectedSpans = serializers.CharField(help_text="How many spans were refused (an int64: a string in OTLP/JSON).")
+    errorMessage = serializers.CharField(help_text="Why, for the first refused spans.")
+
+
+class OtlpExportResponseSerializer(serializers.Serializer):
+    """ExportTraceServiceResponse in OTLP/JSON; `{}` when every span was taken."""
+
+    partialSuccess = OtlpPartialSuccessSerializer(required=False, help_text="Only when spans were refused.")

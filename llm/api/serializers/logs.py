@@ -1,25 +1,36 @@
 """Output shapes of /api/logs/: list rows (a text preview only) and the full detail."""
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
+from llm.api.serializers.fields import CostField
+from llm.models import ErrorType, LLMRequestLog, UserFeedback
 
 SUMMARY_FIELDS = (
-    "request_id", "timestamp", "model_name", "provider", "status", "error_type", "http_status",
+    "request_id", "timestamp", "model", "model_name", "provider", "status", "error_type", "http_status",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "latency_ms",
     "time_to_first_token_ms", "cost_estimate", "user_id", "session_id", "finish_reason", "source",
 )
+# Rows called the model `model_name` before it was `model` everywhere; the old name stays one release.
+DEPRECATED_FIELDS = ["model_name"]
+MODEL_NAME_HELP = "Deprecated: the same value as `model`, kept for one release."
 
 
-class CostField(serializers.DecimalField):
-    """USD with 6 places, rendered as a JSON number (not DRF's default string)."""
+class CallFields(serializers.ModelSerializer):
+    """The fields both call shapes declare themselves (DRF's read-only model fields lose blank and null)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(max_digits=14, decimal_places=COST_PLACES, coerce_to_string=False, **kwargs)
+    model = serializers.CharField(source="model_name", read_only=True, help_text="The model called.")
+    model_name = serializers.CharField(read_only=True, help_text=MODEL_NAME_HELP)
+    error_type = serializers.ChoiceField(
+        choices=ErrorType.choices, allow_blank=True, read_only=True, help_text="Empty for a call that worked."
+    )
+    cost_estimate = CostField(read_only=True, allow_null=True, help_text="USD; null for a model without a price.")
 
 
-class LogListSerializer(serializers.ModelSerializer):
-    cost_estimate = CostField(read_only=True)
-    # Annotated in SQL by llm.analytics.metrics.log_list_queryset: the full texts are never loaded.
+@extend_schema_serializer(deprecate_fields=DEPRECATED_FIELDS)
+class LogListSerializer(CallFields):
+    """One row of the logs list: the call without its texts, which come as 200-character previews."""
+
+    # Annotated in SQL by llm.analytics.listings.log_list_queryset: the full texts are never loaded.
     prompt_preview = serializers.CharField(read_only=True)
     response_preview = serializers.CharField(read_only=True)
     error_message = serializers.CharField(source="error_preview", read_only=True)
@@ -37,8 +48,10 @@ class FeedbackInlineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LogDetailSerializer(serializers.ModelSerializer):
-    cost_estimate = CostField(read_only=True)
+@extend_schema_serializer(deprecate_fields=DEPRECATED_FIELDS)
+class LogDetailSerializer(CallFields):
+    """One call, whole: texts, metadata and the feedback given on it."""
+
     feedback = FeedbackInlineSerializer(many=True, read_only=True)
 
     class Meta:

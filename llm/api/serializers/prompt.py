@@ -1,5 +1,8 @@
-"""Input of POST /api/llm/prompt/."""
+"""POST /api/llm/prompt/: the input, the JSON answer, its error bodies and the events of a stream."""
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
+
+from llm.api.serializers.errors import ErrorSerializer
 
 MAX_COMPLETION_TOKENS = 65_536
 ROLES = ("system", "user", "assistant")
@@ -38,8 +41,8 @@ class PromptInputSerializer(serializers.Serializer):
 class PromptResultSerializer(serializers.Serializer):
     """Shape of the JSON answer (documentation only; the view returns groq_service's dict)."""
 
-    request_id = serializers.UUIDField()
-    response = serializers.CharField(allow_null=True)
+    request_id = serializers.UUIDField(help_text="The logged call: GET /api/logs/<request_id>/.")
+    response = serializers.CharField(allow_null=True, allow_blank=True)
     model = serializers.CharField()
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
@@ -47,14 +50,55 @@ class PromptResultSerializer(serializers.Serializer):
     cached_prompt_tokens = serializers.IntegerField()
     latency_ms = serializers.FloatField()
     time_to_first_token_ms = serializers.FloatField(allow_null=True)
-    cost_estimate = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
-    finish_reason = serializers.CharField()
+    cost_estimate = serializers.DecimalField(
+        max_digits=14, decimal_places=6, allow_null=True, help_text="USD as a 6-place string; null when unpriced."
+    )
+    finish_reason = serializers.CharField(allow_blank=True)
     status = serializers.CharField()
-    provider_request_id = serializers.CharField()
+    provider_request_id = serializers.CharField(allow_blank=True)
 
 
-class PromptErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    error_type = serializers.CharField()
-    request_id = serializers.UUIDField()
-    fields = serializers.DictField()
+class PromptErrorSerializer(ErrorSerializer):
+    """A provider failure: the call is logged as an error under request_id."""
+
+    error_type = serializers.CharField(help_text="Error taxonomy value (rate_limit, timeout, configuration...).")
+    request_id = serializers.UUIDField(help_text="The logged call: GET /api/logs/<request_id>/.")
+
+
+def _event_type(name: str) -> serializers.CharField:
+    # A one-value enum written inline: a ChoiceField would make one named enum per event type.
+    @extend_schema_field({"type": "string", "enum": [name]})
+    class EventType(serializers.CharField):
+        pass
+
+    return EventType(help_text=f'Always "{name}".')
+
+
+class PromptChunkEventSerializer(serializers.Serializer):
+    type = _event_type("chunk")
+    text = serializers.CharField(allow_blank=True, help_text="The next piece of the answer.")
+
+
+class PromptDoneEventSerializer(PromptResultSerializer):
+    """The last event of a stream that worked: the call's result, as the JSON answer has it."""
+
+    type = _event_type("done")
+
+
+@extend_schema_serializer(deprecate_fields=["message"])
+class PromptErrorEventSerializer(PromptErrorSerializer):
+    """The last event of a stream that failed: the error body of a JSON answer, plus `type`."""
+
+    type = _event_type("error")
+    message = serializers.CharField(help_text="Deprecated: the same value as `error`, kept for one release.")
+
+
+PROMPT_STREAM_EVENT = PolymorphicProxySerializer(
+    component_name="PromptStreamEvent",
+    serializers={
+        "chunk": PromptChunkEventSerializer,
+        "done": PromptDoneEventSerializer,
+        "error": PromptErrorEventSerializer,
+    },
+    resource_type_field_name="type",
+)

@@ -1,6 +1,6 @@
 """Alert rules (CRUD, test notification, backtest preview) and triggered alerts (list, acknowledge)."""
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -16,6 +16,7 @@ from llm.api.serializers.alerts import (
     AlertRuleSerializer,
     AlertTestResultSerializer,
 )
+from llm.api.serializers.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 
 MAX_PREVIEW_DAYS = 30
 
@@ -61,12 +62,22 @@ class AlertPagination(PageNumberPagination):
             raise InvalidParameter("page", "Page out of range.") from None
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: AlertRuleSerializer(many=True), **error_responses(400, *READ_ERRORS)}),
+    post=extend_schema(responses={201: AlertRuleSerializer, **error_responses(*WRITE_ERRORS)}),
+)
 class AlertRuleListView(generics.ListCreateAPIView):
     serializer_class = AlertRuleSerializer
     pagination_class = AlertPagination
     queryset = AlertRule.objects.order_by("name", "id")
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: AlertRuleSerializer, **error_responses(404, *READ_ERRORS)}),
+    put=extend_schema(responses={200: AlertRuleSerializer, **error_responses(404, *WRITE_ERRORS)}),
+    patch=extend_schema(responses={200: AlertRuleSerializer, **error_responses(404, *WRITE_ERRORS)}),
+    delete=extend_schema(responses={204: None, **error_responses(401, 403, 404, 503)}),
+)
 class AlertRuleDetailView(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = AlertRuleSerializer
     queryset = AlertRule.objects.all()
@@ -75,7 +86,7 @@ class AlertRuleDetailView(generics.RetrieveUpdateDestroyAPIView):
 class AlertRuleTestView(APIView):
     """Send a test notification through the rule's email and webhook; no alert is recorded."""
 
-    @extend_schema(request=None, responses=AlertTestResultSerializer)
+    @extend_schema(request=None, responses={200: AlertTestResultSerializer, **error_responses(401, 403, 404, 503)})
     def post(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
         delivery = alerts.send_test_notification(rule=rule)
@@ -92,7 +103,7 @@ class AlertRulePreviewView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("days", int, description="Days to look back, 1 to 30 (default 7).")],
-        responses=AlertPreviewSerializer,
+        responses={200: AlertPreviewSerializer, **error_responses(400, 404, *READ_ERRORS)},
     )
     def get(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
@@ -104,7 +115,7 @@ class AlertRulePreviewView(APIView):
     OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
     OpenApiParameter("resolved", bool, description="false: alerts still open (their rule is firing)."),
     OpenApiParameter("rule", int, description="Only the alerts of this rule."),
-])
+], responses={200: AlertLogSerializer(many=True), **error_responses(400, *READ_ERRORS)})
 class AlertLogListView(generics.ListAPIView):
     """Triggered alerts, newest first; `acknowledged`, `resolved` (true|false) and `rule=<id>` filter them."""
 
@@ -128,7 +139,7 @@ class AlertLogListView(generics.ListAPIView):
 class AlertAcknowledgeView(APIView):
     """Acknowledge an alert; again is harmless and keeps the first who and when."""
 
-    @extend_schema(request=None, responses=AlertLogSerializer)
+    @extend_schema(request=None, responses={200: AlertLogSerializer, **error_responses(401, 403, 404, 503)})
     def post(self, request, pk: int):
         try:
             alert = alerts.acknowledge_alert(alert_id=pk, user=request.user)

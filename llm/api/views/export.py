@@ -5,12 +5,14 @@ import json
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from llm.analytics.filters import parse_filters
 from llm.analytics.export import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
+from llm.api.serializers.errors import READ_ERRORS, error_responses
+from llm.api.serializers.export import ExportRowSerializer
 from llm.api.views.metrics import LOG_PARAMETERS
 
 # Rows written per chunk sent to the client: few, large writes keep the export near the
@@ -19,18 +21,23 @@ ROWS_PER_CHUNK = 500
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_STARTS = frozenset("=+-@\t\r")
 TEXT_POSITIONS = [EXPORT_FIELDS.index(name) for name in EXPORT_TEXT_FIELDS]
+# The public names of the columns: the table's model_name is `model`. `model_name` follows at the
+# end with the same value for one release (deprecated), so existing readers keep their column.
+MODEL_POSITION = EXPORT_FIELDS.index("model_name")
+EXPORT_COLUMNS = (*("model" if name == "model_name" else name for name in EXPORT_FIELDS), "model_name")
 
 
 def _csv_chunks(rows):
     buffer = _Buffer()
     writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
+    writer.writerow(EXPORT_COLUMNS)
     batch = []
     for row in rows:
         for position in TEXT_POSITIONS:
             value = row[position]
             if value and value[0] in FORMULA_STARTS:
                 row[position] = "'" + value
+        row.append(row[MODEL_POSITION])
         batch.append(row)
         if len(batch) >= ROWS_PER_CHUNK:
             writer.writerows(batch)
@@ -66,7 +73,8 @@ def _json_chunks(rows):
             row[COST_POSITION] = float(row[COST_POSITION])
         if row[METADATA_POSITION] is not None:
             row[METADATA_POSITION] = json.loads(row[METADATA_POSITION])
-        batch.append(separator + json.dumps(dict(zip(EXPORT_FIELDS, row, strict=True)), ensure_ascii=False))
+        row.append(row[MODEL_POSITION])
+        batch.append(separator + json.dumps(dict(zip(EXPORT_COLUMNS, row, strict=True)), ensure_ascii=False))
         separator = ","
         if len(batch) >= ROWS_PER_CHUNK:
             yield "\n".join(batch)
@@ -89,11 +97,25 @@ class CSVErrorRenderer(JSONRenderer):
     format = "csv"
 
 
+CSV_DESCRIPTION = (
+    "A header row, then every matching call, oldest first. The columns are the fields of ExportRow, in order: "
+    + ", ".join(EXPORT_COLUMNS) + ". Empty cells are nulls; a text cell that a spreadsheet would run as a "
+    "formula starts with an apostrophe."
+)
+
+
+def _errors() -> dict:
+    # Also sent, as the same JSON, to a client that accepts only text/csv (CSVErrorRenderer).
+    return error_responses(400, *READ_ERRORS, media_type="application/json")
+
+
 class ExportCSVView(APIView):
     renderer_classes = [JSONRenderer, CSVErrorRenderer]
 
-    @extend_schema(parameters=LOG_PARAMETERS,
-                   responses={(200, "text/csv"): OpenApiTypes.STR, (400, "application/json"): OpenApiTypes.OBJECT})
+    @extend_schema(parameters=LOG_PARAMETERS, responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=CSV_DESCRIPTION),
+        **_errors(),
+    })
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         return _download(_csv_chunks(export_rows(filters=filters)), extension="csv",
@@ -101,7 +123,10 @@ class ExportCSVView(APIView):
 
 
 class ExportJSONView(APIView):
-    @extend_schema(parameters=LOG_PARAMETERS, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=LOG_PARAMETERS, responses={
+        200: OpenApiResponse(ExportRowSerializer(many=True), description="Every matching call, oldest first."),
+        **_errors(),
+    })
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         return _download(_json_chunks(export_rows(filters=filters)), extension="json",

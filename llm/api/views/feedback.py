@@ -1,5 +1,4 @@
 """POST/GET /api/feedback/ and GET /api/feedback/analytics/."""
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -9,7 +8,13 @@ from llm.analytics import metrics
 from llm.analytics.filters import parse_choice, parse_filters
 from llm.models import UserFeedback
 from llm.api.pagination import CappedCountPagination
-from llm.api.serializers.feedback import FeedbackCreateSerializer, FeedbackSerializer
+from llm.api.serializers.errors import READ_ERRORS, WRITE_ERRORS, error_responses
+from llm.api.serializers.feedback import (
+    FeedbackAnalyticsSerializer,
+    FeedbackCreateSerializer,
+    FeedbackSerializer,
+)
+from llm.api.serializers.pages import capped_page
 from llm.api.views.logs import PAGE_PARAMETERS
 from llm.api.views.metrics import FILTER_PARAMETERS, GROUP_BY_PARAMETER, query_parameter
 
@@ -18,8 +23,13 @@ RATING_PARAMETER = query_parameter("rating", enum=UserFeedback.Rating.values)
 
 
 class FeedbackView(APIView):
-    @extend_schema(parameters=FEEDBACK_FILTERS + [RATING_PARAMETER] + PAGE_PARAMETERS,
-                   responses=FeedbackSerializer(many=True))
+    # The page envelope is not a list to drf-spectacular, which would name the operation ..._retrieve.
+    @extend_schema(
+        operation_id="api_feedback_list",
+        parameters=FEEDBACK_FILTERS + [RATING_PARAMETER] + PAGE_PARAMETERS,
+        responses={200: capped_page(FeedbackSerializer, name="PaginatedFeedbackList"),
+                   **error_responses(400, *READ_ERRORS)},
+    )
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         rating = parse_choice(params=request.query_params, name="rating", choices=UserFeedback.Rating.values)
@@ -30,7 +40,8 @@ class FeedbackView(APIView):
         ), count_queryset=queryset, request=request)
         return paginator.response(FeedbackSerializer(rows, many=True).data)
 
-    @extend_schema(request=FeedbackCreateSerializer, responses={201: FeedbackSerializer})
+    @extend_schema(request=FeedbackCreateSerializer,
+                   responses={201: FeedbackSerializer, **error_responses(*WRITE_ERRORS)})
     def post(self, request):
         serializer = FeedbackCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -39,6 +50,8 @@ class FeedbackView(APIView):
 
 
 class FeedbackAnalyticsView(APIView):
-    @extend_schema(parameters=FEEDBACK_FILTERS + [GROUP_BY_PARAMETER], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=FEEDBACK_FILTERS + [GROUP_BY_PARAMETER], responses={
+        200: FeedbackAnalyticsSerializer, **error_responses(400, *READ_ERRORS),
+    })
     def get(self, request):
         return Response(metrics.feedback_analytics(filters=parse_filters(params=request.query_params)))

@@ -7,7 +7,12 @@ from rest_framework.views import APIView
 
 from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
 from llm.sources.ingest import batch_events, ingest_events, parse_json, read_body
+from llm.api.serializers.errors import error_responses
 from llm.api.serializers.ingest import IngestBatchSerializer, IngestResultSerializer
+
+
+# Key auth (no session, so no CSRF 403), body limits, and the database.
+INGEST_ERRORS = (400, 401, 413, 415, 503)
 
 
 def request_body(request) -> bytes:
@@ -34,7 +39,7 @@ class IngestView(APIView):
 
     @extend_schema(
         request={"application/json": IngestBatchSerializer},
-        responses={200: IngestResultSerializer},
+        responses={200: IngestResultSerializer, **error_responses(*INGEST_ERRORS)},
         operation_id="ingest_batch",
     )
     def post(self, request):

@@ -2,7 +2,7 @@
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +11,9 @@ from llm.analytics.filters import filter_logs, parse_filters
 from llm.analytics.listings import log_list_queryset
 from llm.models import LLMRequestLog
 from llm.api.pagination import CappedCountPagination
+from llm.api.serializers.errors import READ_ERRORS, error_responses
 from llm.api.serializers.logs import LogDetailSerializer, LogListSerializer
+from llm.api.serializers.pages import capped_page
 from llm.api.views.metrics import LOG_PARAMETERS
 
 PAGE_PARAMETERS = [
@@ -23,7 +25,10 @@ PAGE_PARAMETERS = [
 class LogListView(APIView):
     errors_only = False
 
-    @extend_schema(parameters=LOG_PARAMETERS + PAGE_PARAMETERS, responses=LogListSerializer(many=True))
+    # The page envelope is not a list to drf-spectacular, which would name the operation ..._retrieve.
+    @extend_schema(operation_id="api_logs_list", parameters=LOG_PARAMETERS + PAGE_PARAMETERS, responses={
+        200: capped_page(LogListSerializer, name="PaginatedLogList"), **error_responses(400, *READ_ERRORS),
+    })
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         queryset = log_list_queryset(filters=filters, errors_only=self.errors_only)
@@ -35,12 +40,13 @@ class LogListView(APIView):
         return paginator.response(LogListSerializer(rows, many=True).data)
 
 
+@extend_schema_view(get=extend_schema(operation_id="api_logs_errors_list"))
 class ErrorLogListView(LogListView):
     errors_only = True
 
 
 class LogDetailView(APIView):
-    @extend_schema(responses=LogDetailSerializer)
+    @extend_schema(responses={200: LogDetailSerializer, **error_responses(404, *READ_ERRORS)})
     def get(self, request, request_id: str):
         try:
             parsed = uuid.UUID(request_id)

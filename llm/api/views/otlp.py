@@ -1,13 +1,16 @@
 """POST /v1/traces (and /api/otel/v1/traces): OTLP/HTTP trace exports, sent with an ingest key."""
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
 from llm.sources.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
-from llm.api.views.ingest import media_type, request_body
+from llm.api.serializers.errors import error_responses
+from llm.api.serializers.ingest import OtlpExportResponseSerializer
+from llm.api.views.ingest import INGEST_ERRORS, media_type, request_body
 
 
 class OtlpTracesView(APIView):
@@ -17,7 +20,11 @@ class OtlpTracesView(APIView):
 
     @extend_schema(
         request={PROTOBUF: bytes, JSON: dict},
-        responses={200: OpenApiResponse(description="ExportTraceServiceResponse in the request's encoding.")},
+        responses={
+            (200, PROTOBUF): OpenApiResponse(OpenApiTypes.BINARY, description="ExportTraceServiceResponse, protobuf."),
+            (200, JSON): OpenApiResponse(OtlpExportResponseSerializer, description="ExportTraceServiceResponse, JSON."),
+            **error_responses(*INGEST_ERRORS, media_type="application/json"),
+        },
     )
     def post(self, request):
         kind = media_type(request)

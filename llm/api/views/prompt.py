@@ -10,7 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.models import ErrorType, Source
-from llm.api.serializers.prompt import PromptErrorSerializer, PromptInputSerializer, PromptResultSerializer
+from llm.api.serializers.errors import error_responses
+from llm.api.serializers.prompt import (
+    PROMPT_STREAM_EVENT,
+    PromptErrorSerializer,
+    PromptInputSerializer,
+    PromptResultSerializer,
+)
 from llm.sources.groq import LLMServiceError, groq_service
 
 # Provider failures as HTTP statuses; anything else that went wrong upstream is a 502.
@@ -36,8 +42,8 @@ def _events(stream):
         for text in stream:
             yield _sse({"type": "chunk", "text": text})
     except LLMServiceError as error:
-        event = {"error_type": error.error_type, "message": error.message, "request_id": error.request_id}
-        yield _sse({"type": "error", **event})
+        # The error body of a JSON answer; `message` repeats `error` for clients of the old event (deprecated).
+        yield _sse({"type": "error", **_error_body(error), "message": error.message})
         return
     finally:
         stream.close()  # a client that went away mid-stream: the call is logged as cancelled
@@ -58,11 +64,19 @@ class EventStreamRenderer(BaseRenderer):
         return json.dumps(data, cls=DjangoJSONEncoder).encode()
 
 
+STREAM_DESCRIPTION = (
+    'With "stream": true: server-sent events, each one `data:` line holding one PromptStreamEvent as JSON. '
+    "chunk events carry the answer as it arrives; the last event is done (the result) or error (the error body)."
+)
+# Either body can answer 503. A PromptError body is also a valid Error, which oneOf would refuse.
+UNAVAILABLE = {"anyOf": [{"$ref": "#/components/schemas/PromptError"}, {"$ref": "#/components/schemas/Error"}]}
+
+
 class PromptView(APIView):
     """Send a prompt (or a chat) to Groq; the call is logged with source="api".
 
     JSON answer: the dict groq_service.complete() returns. With "stream": true, server-sent events:
-    `{"type": "chunk", "text"}`... then `{"type": "done", ...result}` or `{"type": "error", ...}`.
+    `{"type": "chunk", "text"}`... then `{"type": "done", ...result}` or `{"type": "error", ...error body}`.
     """
 
     renderer_classes = [JSONRenderer, EventStreamRenderer]
@@ -70,14 +84,18 @@ class PromptView(APIView):
     @extend_schema(
         request=PromptInputSerializer,
         responses={
-            200: OpenApiResponse(
-                PromptResultSerializer, description="The call's result (or text/event-stream with stream=true)"
+            (200, "application/json"): OpenApiResponse(PromptResultSerializer, description="The call's result."),
+            (200, "text/event-stream"): OpenApiResponse(PROMPT_STREAM_EVENT, description=STREAM_DESCRIPTION),
+            **error_responses(400, 401, 403, media_type="application/json"),
+            (429, "application/json"): OpenApiResponse(
+                PromptErrorSerializer, description="Rate limited (Retry-After when known)."
             ),
-            400: OpenApiResponse(description="Invalid input, naming the field"),
-            429: OpenApiResponse(PromptErrorSerializer, description="Rate limited (Retry-After when known)"),
-            502: OpenApiResponse(PromptErrorSerializer, description="Upstream failure"),
-            503: OpenApiResponse(PromptErrorSerializer, description="Not configured (no GROQ_API_KEY)"),
-            504: OpenApiResponse(PromptErrorSerializer, description="Upstream timeout"),
+            (502, "application/json"): OpenApiResponse(PromptErrorSerializer, description="Upstream failure."),
+            (503, "application/json"): OpenApiResponse(UNAVAILABLE, description=(
+                "Not configured (no GROQ_API_KEY): a PromptError with error_type configuration. "
+                "Or the database is unavailable: an Error; retry after the Retry-After seconds."
+            )),
+            (504, "application/json"): OpenApiResponse(PromptErrorSerializer, description="Upstream timeout."),
         },
     )
     def post(self, request):
