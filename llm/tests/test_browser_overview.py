@@ -26,7 +26,7 @@ def sample(make_log):
 
 
 def compact(n: int) -> str:
-    """What the page's Obs.fmt.compact shows for a count: 850, 1.2k, 149k, 2.3M."""
+    """What compact() of static/js/lib/format.js shows for a count: 850, 1.2k, 149k, 2.3M."""
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if n >= size:
             scaled = n / size

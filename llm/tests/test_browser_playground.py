@@ -29,6 +29,21 @@ def test_it_streams_the_answer_in_and_links_the_logged_call(dash, alice, fake_gr
     dash.assert_clean()
 
 
+def test_it_shows_the_error_event_of_a_stream_that_fails(dash, alice, fake_groq):
+    fake_groq.reply_stream(chunks=["par", "tial"], error="Model overloaded")
+    dash.open_context(user=alice)
+    page = dash.goto("/playground/")
+    page.fill("#p-prompt", "Will break halfway")
+    page.click("#send")
+    page.locator("#logged-call:not([hidden])").wait_for()
+    # The event's `error`, as in a JSON error body (its deprecated `message` is not read).
+    assert page.text_content("#answer-state") == "server_error: Model overloaded"
+    assert page.text_content("#answer") == "partial"
+    log = LLMRequestLog.objects.get()
+    assert page.get_attribute("#logged-call", "href") == f"/logs/{log.request_id}/"
+    dash.assert_clean()
+
+
 def test_it_shows_a_whole_answer_without_streaming(dash, alice, fake_groq):
     fake_groq.reply_completion("A complete answer.", prompt_tokens=12, completion_tokens=4)
     dash.open_context(user=alice)

@@ -299,7 +299,7 @@ def test_it_reports_no_cost_for_groups_made_only_of_unpriced_calls(alice_client,
 
 
 def test_it_ends_the_buckets_at_an_inclusive_end_one_microsecond_before_midnight(alice_client, make_log):
-    # The dashboard sends its window [start, end) as end_date = end - 1 µs (static/js/api.js,
+    # The dashboard sends its window [start, end) as end_date = end - 1 µs (static/js/lib/range.js,
     # rangeParams): the last bucket is the one holding that instant, and a call at `end` is outside.
     make_log(timestamp=datetime(2024, 6, 14, 23, 59, 59, 999999, tzinfo=UTC))
     make_log(timestamp=datetime(2024, 6, 15, tzinfo=UTC))

@@ -2,150 +2,150 @@
  * Logs page: the filterable, sortable, paginated table of calls (GET /api/logs/). Every filter, the
  * ordering and the page live in the URL; the export buttons carry the same filters.
  */
-"use strict";
+import { EMPTY_MESSAGE, el, labelledCell, setState, setTime } from "./lib/dom.js";
+import * as fmt from "./lib/format.js";
+import { api, isAbort, latest } from "./lib/http.js";
+import { bindRange, currentRange, rangeParams } from "./lib/range.js";
+import { autoRefresh, markUpdated } from "./lib/refresh.js";
+import * as urlState from "./lib/urlstate.js";
 
-(function () {
-  const O = window.Obs;
-  const DEFAULT_RANGE = "7d";
-  const DEFAULT_ORDERING = "-timestamp";
-  const FILTERS = ["search", "model", "status", "error_type", "user_id", "min_latency_ms"];
-  const form = document.getElementById("filters");
-  const table = document.getElementById("logs-table");
-  const tbody = table.querySelector("tbody");
-  const state = table.closest("section").querySelector("[data-state]");
-  const pageSize = document.getElementById("page-size");
-  const nextSignal = O.latest();
+const DEFAULT_RANGE = "7d";
+const DEFAULT_ORDERING = "-timestamp";
+const FILTERS = ["search", "model", "status", "error_type", "user_id", "min_latency_ms"];
+const form = document.getElementById("filters");
+const table = document.getElementById("logs-table");
+const tbody = table.querySelector("tbody");
+const state = table.closest("section").querySelector("[data-state]");
+const pageSize = document.getElementById("page-size");
+const nextSignal = latest();
 
-  function filterParams() {
-    const params = O.rangeParams(O.currentRange(DEFAULT_RANGE));
-    for (const name of FILTERS) params[name] = O.urlState.get(name);
-    return params;
+function filterParams() {
+  const params = rangeParams(currentRange(DEFAULT_RANGE));
+  for (const name of FILTERS) params[name] = urlState.get(name);
+  return params;
+}
+
+function syncControls() {
+  for (const name of FILTERS) {
+    const input = form.elements[name];
+    const value = urlState.get(name);
+    input.value = value;
   }
-
-  function syncControls() {
-    for (const name of FILTERS) {
-      const input = form.elements[name];
-      const value = O.urlState.get(name);
-      input.value = value;
-    }
-    pageSize.value = O.urlState.get("page_size", "50");
-    const ordering = O.urlState.get("ordering", DEFAULT_ORDERING);
-    for (const button of table.querySelectorAll("[data-sort]")) {
-      const field = button.dataset.sort;
-      const th = button.closest("th");
-      const direction = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : null;
-      if (direction) th.setAttribute("aria-sort", direction); else th.removeAttribute("aria-sort");
-      button.textContent = button.textContent.replace(/ [▲▼]$/, "") + (direction ? (direction === "ascending" ? " ▲" : " ▼") : "");
-    }
-  }
-
-  function statusBadge(status) {
-    return O.el("span", { text: status, cls: `badge ${status === "error" ? "badge-error" : "badge-ok"}` });
-  }
-
-  /** Text cut to one line at `width` (a max-w-* class), all of it in the tooltip. */
-  function clipped(text, width) {
-    return O.el("span", { text, cls: `inline-block ${width} truncate align-bottom`, attrs: { title: text || null } });
-  }
-
-  const cell = O.labelledCell;
-
-  /**
-   * One call. At 1440 px the row fits: model and user are cut to a width, and the prompt takes what
-   * is left (max-w-px + w-full: the column gets the remaining width and truncates in it). On a phone
-   * the status and error type lead the card.
-   */
-  function row(r) {
-    const link = O.el("a", { cls: "text-blue-700 underline", attrs: { href: `/logs/${encodeURIComponent(r.request_id)}/` } });
-    O.setTime(link, r.timestamp);
-    const preview = r.prompt_preview ?? r.prompt_text ?? "";
-    const model = r.model_name ?? r.model ?? "";
-    return O.el("tr", { attrs: { "data-request-id": r.request_id } }, [
-      O.el("td", { cls: "cell-wide" }, [link]),
-      cell("Model", {}, [clipped(model, "max-w-[13rem]")]),
-      O.el("td", { cls: "cell-lead" }, [statusBadge(r.status)]),
-      O.el("td", { text: r.error_type || "", cls: "cell-lead" }),
-      cell("Tokens", { text: O.fmt.int(r.total_tokens), cls: "num" }),
-      cell("Latency", { text: O.fmt.ms(r.latency_ms), cls: "num" }),
-      cell("Cost", { text: O.fmt.cost(r.cost_estimate), cls: "num", attrs: { title: r.cost_estimate === null ? "unpriced model" : null } }),
-      r.user_id ? cell("User", {}, [clipped(r.user_id, "max-w-[8rem]")]) : O.el("td"),
-      O.el("td", { cls: "cell-wide w-full max-w-px" }, [clipped(preview, "max-w-full")]),
-    ]);
-  }
-
-  function updateExportLinks(params) {
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) if (value) query.set(key, value);
-    const ordering = O.urlState.get("ordering");
-    if (ordering) query.set("ordering", ordering);
-    document.getElementById("export-csv").href = `/api/export/csv/?${query}`;
-    document.getElementById("export-json").href = `/api/export/json/?${query}`;
-  }
-
-  async function load() {
-    syncControls();
-    const page = Number(O.urlState.get("page", "1")) || 1;
-    const size = Number(pageSize.value);
-    const params = filterParams();
-    updateExportLinks(params);
-    O.setState(state, "loading");
-    try {
-      const data = await O.api("logs/", {
-        params: { ...params, ordering: O.urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
-        signal: nextSignal(),
-      });
-      tbody.replaceChildren(...data.results.map(row));
-      const pages = Math.max(1, Math.ceil(data.count / size));
-      document.getElementById("logs-count").textContent = `${O.fmt.int(data.count)} call${data.count === 1 ? "" : "s"}`;
-      document.getElementById("page-info").textContent = `Page ${page} of ${O.fmt.int(pages)}`;
-      document.getElementById("prev-page").disabled = !data.previous;
-      document.getElementById("next-page").disabled = !data.next;
-      const filtered = FILTERS.some((name) => O.urlState.get(name));
-      O.setState(state, data.count ? null : "empty", filtered ? "No calls match these filters." : `No calls in this time range. ${O.EMPTY_MESSAGE}`);
-      O.markUpdated();
-      document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-    } catch (err) {
-      if (O.isAbort(err)) return;
-      tbody.replaceChildren();
-      O.setState(state, "error", `Could not load the calls: ${err.message}`);
-      document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-    }
-  }
-
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const changes = { page: null };
-    for (const name of FILTERS) changes[name] = form.elements[name].value.trim();
-    O.urlState.update(changes);
-    load();
-  });
-  document.getElementById("reset-filters").addEventListener("click", () => {
-    const changes = { page: null, ordering: null };
-    for (const name of FILTERS) changes[name] = null;
-    O.urlState.update(changes);
-    load();
-  });
-  table.querySelectorAll("[data-sort]").forEach((button) => button.addEventListener("click", () => {
+  pageSize.value = urlState.get("page_size", "50");
+  const ordering = urlState.get("ordering", DEFAULT_ORDERING);
+  for (const button of table.querySelectorAll("[data-sort]")) {
     const field = button.dataset.sort;
-    const current = O.urlState.get("ordering", DEFAULT_ORDERING);
-    const next = current === `-${field}` ? field : `-${field}`;
-    O.urlState.update({ ordering: next === DEFAULT_ORDERING ? null : next, page: null });
-    load();
-  }));
-  const goTo = (delta) => {
-    const page = (Number(O.urlState.get("page", "1")) || 1) + delta;
-    O.urlState.update({ page: page <= 1 ? null : page });
-    load();
-  };
-  document.getElementById("prev-page").addEventListener("click", () => goTo(-1));
-  document.getElementById("next-page").addEventListener("click", () => goTo(1));
-  pageSize.addEventListener("change", () => {
-    O.urlState.update({ page_size: pageSize.value === "50" ? null : pageSize.value, page: null });
-    load();
-  });
+    const th = button.closest("th");
+    const direction = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : null;
+    if (direction) th.setAttribute("aria-sort", direction); else th.removeAttribute("aria-sort");
+    button.textContent = button.textContent.replace(/ [▲▼]$/, "") + (direction ? (direction === "ascending" ? " ▲" : " ▼") : "");
+  }
+}
 
-  const syncRange = O.bindRange(DEFAULT_RANGE, () => { O.urlState.update({ page: null }, { replace: true }); load(); });
-  window.addEventListener("popstate", () => { syncRange(); load(); });
-  O.autoRefresh(load, { intervalMs: 30000, defaultOn: false });
+function statusBadge(status) {
+  return el("span", { text: status, cls: `badge ${status === "error" ? "badge-error" : "badge-ok"}` });
+}
+
+/** Text cut to one line at `width` (a max-w-* class), all of it in the tooltip. */
+function clipped(text, width) {
+  return el("span", { text, cls: `inline-block ${width} truncate align-bottom`, attrs: { title: text || null } });
+}
+
+const cell = labelledCell;
+
+/**
+ * One call. At 1440 px the row fits: model and user are cut to a width, and the prompt takes what
+ * is left (max-w-px + w-full: the column gets the remaining width and truncates in it). On a phone
+ * the status and error type lead the card.
+ */
+function row(r) {
+  const link = el("a", { cls: "text-blue-700 underline", attrs: { href: `/logs/${encodeURIComponent(r.request_id)}/` } });
+  setTime(link, r.timestamp);
+  return el("tr", { attrs: { "data-request-id": r.request_id } }, [
+    el("td", { cls: "cell-wide" }, [link]),
+    cell("Model", {}, [clipped(r.model, "max-w-[13rem]")]),
+    el("td", { cls: "cell-lead" }, [statusBadge(r.status)]),
+    el("td", { text: r.error_type, cls: "cell-lead" }),
+    cell("Tokens", { text: fmt.int(r.total_tokens), cls: "num" }),
+    cell("Latency", { text: fmt.ms(r.latency_ms), cls: "num" }),
+    cell("Cost", { text: fmt.cost(r.cost_estimate), cls: "num", attrs: { title: r.cost_estimate === null ? "unpriced model" : null } }),
+    r.user_id ? cell("User", {}, [clipped(r.user_id, "max-w-[8rem]")]) : el("td"),
+    el("td", { cls: "cell-wide w-full max-w-px" }, [clipped(r.prompt_preview, "max-w-full")]),
+  ]);
+}
+
+function updateExportLinks(params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) query.set(key, value);
+  const ordering = urlState.get("ordering");
+  if (ordering) query.set("ordering", ordering);
+  document.getElementById("export-csv").href = `/api/export/csv/?${query}`;
+  document.getElementById("export-json").href = `/api/export/json/?${query}`;
+}
+
+async function load() {
+  syncControls();
+  const page = Number(urlState.get("page", "1")) || 1;
+  const size = Number(pageSize.value);
+  const params = filterParams();
+  updateExportLinks(params);
+  setState(state, "loading");
+  try {
+    const data = await api("logs/", {
+      params: { ...params, ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
+      signal: nextSignal(),
+    });
+    tbody.replaceChildren(...data.results.map(row));
+    const pages = Math.max(1, Math.ceil(data.count / size));
+    document.getElementById("logs-count").textContent = `${fmt.int(data.count)} call${data.count === 1 ? "" : "s"}`;
+    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}`;
+    document.getElementById("prev-page").disabled = !data.previous;
+    document.getElementById("next-page").disabled = !data.next;
+    const filtered = FILTERS.some((name) => urlState.get(name));
+    setState(state, data.count ? null : "empty", filtered ? "No calls match these filters." : `No calls in this time range. ${EMPTY_MESSAGE}`);
+    markUpdated();
+    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  } catch (err) {
+    if (isAbort(err)) return;
+    tbody.replaceChildren();
+    setState(state, "error", `Could not load the calls: ${err.message}`);
+    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const changes = { page: null };
+  for (const name of FILTERS) changes[name] = form.elements[name].value.trim();
+  urlState.update(changes);
   load();
-})();
+});
+document.getElementById("reset-filters").addEventListener("click", () => {
+  const changes = { page: null, ordering: null };
+  for (const name of FILTERS) changes[name] = null;
+  urlState.update(changes);
+  load();
+});
+table.querySelectorAll("[data-sort]").forEach((button) => button.addEventListener("click", () => {
+  const field = button.dataset.sort;
+  const current = urlState.get("ordering", DEFAULT_ORDERING);
+  const next = current === `-${field}` ? field : `-${field}`;
+  urlState.update({ ordering: next === DEFAULT_ORDERING ? null : next, page: null });
+  load();
+}));
+const goTo = (delta) => {
+  const page = (Number(urlState.get("page", "1")) || 1) + delta;
+  urlState.update({ page: page <= 1 ? null : page });
+  load();
+};
+document.getElementById("prev-page").addEventListener("click", () => goTo(-1));
+document.getElementById("next-page").addEventListener("click", () => goTo(1));
+pageSize.addEventListener("change", () => {
+  urlState.update({ page_size: pageSize.value === "50" ? null : pageSize.value, page: null });
+  load();
+});
+
+const syncRange = bindRange(DEFAULT_RANGE, () => { urlState.update({ page: null }, { replace: true }); load(); });
+window.addEventListener("popstate", () => { syncRange(); load(); });
+autoRefresh(load, { intervalMs: 30000, defaultOn: false });
+load();
