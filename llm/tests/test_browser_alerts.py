@@ -32,7 +32,8 @@ def test_it_creates_a_rule_after_showing_the_apis_validation_error(dash, alice):
     page.click("#save-rule")
     page.locator("#rules-table tbody tr").wait_for()
     rule = AlertRule.objects.get()
-    assert (rule.name, rule.metric_type, rule.threshold, rule.is_active) == ("Errors <b>up</b>", "error_rate", 5.0, True)
+    saved = (rule.name, rule.metric_type, rule.threshold, rule.is_active)
+    assert saved == ("Errors <b>up</b>", "error_rate", 5.0, True)
     row = page.locator(f"[data-rule-id='{rule.pk}']")
     assert row.locator("td").first.text_content() == "Errors <b>up</b>"
     assert "Error rate > 5%" in row.text_content()

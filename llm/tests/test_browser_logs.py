@@ -23,7 +23,9 @@ def calls(make_log):
         )
         for i in range(30)
     ]
-    rows.append(make_log(timestamp=now - timedelta(minutes=1), prompt_text="the needle in the haystack", latency_ms=50.0))
+    rows.append(
+        make_log(timestamp=now - timedelta(minutes=1), prompt_text="the needle in the haystack", latency_ms=50.0)
+    )
     return rows
 
 
@@ -153,7 +155,8 @@ def long_calls(make_log):
     now = timezone.now()
     for i in range(5):
         make_log(
-            timestamp=now - timedelta(minutes=i + 1), model_name="meta-llama/llama-4-scout-17b-16e-instruct-" + "x" * 40,
+            timestamp=now - timedelta(minutes=i + 1),
+            model_name="meta-llama/llama-4-scout-17b-16e-instruct-" + "x" * 40,
             user_id="customer-" + "0123456789abcdef" * 4, status="error", error_type="context_length",
             prompt_text="Summarise the following support ticket in two sentences. " * 20,
             prompt_tokens=120000, completion_tokens=3456, latency_ms=12345.6, cost_estimate=None,

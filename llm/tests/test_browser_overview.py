@@ -43,7 +43,8 @@ def chart_points(page) -> dict:
 def card_values(page) -> dict:
     return page.evaluate(
         "Object.fromEntries([...document.querySelectorAll('[data-card]')].map(c =>"
-        " [c.dataset.card, {raw: c.querySelector('[data-value]').dataset.raw, text: c.querySelector('[data-value]').textContent}]))"
+        " [c.dataset.card, {raw: c.querySelector('[data-value]').dataset.raw,"
+        " text: c.querySelector('[data-value]').textContent}]))"
     )
 
 
@@ -114,7 +115,9 @@ def test_it_shows_an_api_error_instead_of_a_blank_chart(dash, alice, sample):
     dash.open_context(user=alice)
     dash.page.route(
         "**/api/metrics/model-usage/**",
-        lambda route: route.fulfill(status=500, content_type="application/json", body='{"error": "database is down", "fields": {}}'),
+        lambda route: route.fulfill(
+            status=500, content_type="application/json", body='{"error": "database is down", "fields": {}}'
+        ),
     )
     page = dash.goto("/")
     latency_state = page.locator("#chart-latency").locator("xpath=ancestor::section").locator("[data-state]")
@@ -203,7 +206,9 @@ def chart_state(page, canvas_id: str) -> dict:
                     label: d.label, axis: d.yAxisID || 'y', data: d.data,
                     background: d.backgroundColor, border: d.borderColor,
                 })),
-                ticks: Object.fromEntries(Object.entries(chart.scales).map(([k, s]) => [k, s.ticks.map((t) => t.value)])),
+                ticks: Object.fromEntries(
+                  Object.entries(chart.scales).map(([k, s]) => [k, s.ticks.map((t) => t.value)])
+                ),
                 partial: chart.canvas.dataset.partial,
             };
         }""",
@@ -301,7 +306,7 @@ def test_it_ends_a_custom_range_without_an_empty_trailing_bucket(dash, alice, ma
 def model_colours(page, canvas_id: str) -> dict:
     state = chart_state(page, canvas_id)
     if canvas_id == "chart-models":
-        return dict(zip(state["labels"], state["datasets"][0]["background"]))
+        return dict(zip(state["labels"], state["datasets"][0]["background"], strict=True))
     return {d["label"]: d["border"] for d in state["datasets"]}
 
 

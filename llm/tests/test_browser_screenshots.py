@@ -30,7 +30,9 @@ def world(make_log):
         alert_rule=rule, message="Error rate 7.5% > 5% over the last 60 minutes", metric_value=7.5, threshold=5,
         triggered_at=timezone.now() - timedelta(minutes=20),
     )
-    return make_log(prompt_text="Summarise our refund policy in two sentences.", response_text="Refunds within 30 days.")
+    return make_log(
+        prompt_text="Summarise our refund policy in two sentences.", response_text="Refunds within 30 days."
+    )
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])

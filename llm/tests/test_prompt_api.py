@@ -7,8 +7,8 @@ from django.core.signals import request_finished
 from django.db import close_old_connections
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
-from llm.models import LLMRequestLog
 from llm.api.views.prompt import PromptView
+from llm.models import LLMRequestLog
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,12 @@ def test_it_answers_with_the_result_and_logs_an_api_call(alice_client, fake_groq
 def test_it_works_with_a_token_and_a_chat(alice_token, fake_groq):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {alice_token}")
-    chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "x3?"}]
+    chat = [
+        {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "x3?"}
+    ]
 
-    response = client.post(URL, {"messages": chat, "user_id": "end-user-7", "system_prompt": "Be terse."}, format="json")
+    body = {"messages": chat, "user_id": "end-user-7", "system_prompt": "Be terse."}
+    response = client.post(URL, body, format="json")
 
     assert response.status_code == 200
     assert fake_groq.requests[0].json["messages"] == [{"role": "system", "content": "Be terse."}, *chat]
@@ -150,7 +153,8 @@ def test_it_maps_a_missing_key_to_503(alice_client, fake_groq, settings):
 
 
 @pytest.mark.parametrize(
-    "status, error_type", [(401, "authentication"), (404, "bad_request"), (400, "context_length"), (503, "server_error")]
+    "status, error_type",
+    [(401, "authentication"), (404, "bad_request"), (400, "context_length"), (503, "server_error")],
 )
 def test_it_maps_other_upstream_failures_to_502(alice_client, fake_groq, settings, status, error_type):
     settings.GROQ_MAX_RETRIES = 0

@@ -376,7 +376,7 @@ def test_it_answers_generated_requests_without_a_server_error(alice_token, make_
             response = case.call(headers=headers)
             statuses.add(response.status_code)
             if response.status_code >= 500:
-                failures.append((operation.label, case.query, case.body, response.status_code))
+                failures.append((case.operation.label, case.query, case.body, response.status_code))
 
         check()
     assert failures == []

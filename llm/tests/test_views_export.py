@@ -74,7 +74,8 @@ def test_it_streams_one_valid_json_array_filtered(alice_client, make_log):
     expected = [log for log in logs if log.model_name == "m-a"]
     assert [r["request_id"] for r in body] == [str(log.request_id) for log in expected]
     first = body[0]
-    assert (first["prompt_text"], first["cost_estimate"], first["timestamp"]) == ("p1", 0.000023, "2024-05-01T00:01:00Z")
+    assert (first["prompt_text"], first["cost_estimate"]) == ("p1", 0.000023)
+    assert first["timestamp"] == "2024-05-01T00:01:00Z"
     assert first["metadata"] == {"i": 1, "tags": ["x"]}
     assert body[-1]["metadata"] == {"i": 1201, "tags": ["x"]}
     assert json.loads(_body(alice_client.get("/api/export/json/?model=absent"))) == []
@@ -96,4 +97,6 @@ def test_it_names_the_columns_as_the_schema_does_with_model_name_last(alice_clie
 def test_it_rejects_bad_filters_before_streaming(alice_client):
     response = alice_client.get("/api/export/csv/?start_date=bad", HTTP_ACCEPT="text/csv")
     assert response.status_code == 400
-    assert json.loads(response.content)["fields"] == {"start_date": "Enter an ISO 8601 date or datetime, e.g. 2024-01-31 or 2024-01-31T12:00:00Z."}
+    assert json.loads(response.content)["fields"] == {
+        "start_date": "Enter an ISO 8601 date or datetime, e.g. 2024-01-31 or 2024-01-31T12:00:00Z."
+    }

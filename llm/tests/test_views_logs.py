@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from llm.models import LLMRequestLog, UserFeedback
 from llm.api.pagination import COUNT_CAP, DEFERRED_FROM
+from llm.models import LLMRequestLog, UserFeedback
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,8 @@ def logs(make_log):
     rows = []
     for i in range(7):
         rows.append(make_log(
-            timestamp=BASE + timedelta(minutes=i), model_name="m-a" if i % 2 else "m-b", latency_ms=100 + (i * 37) % 200,
+            timestamp=BASE + timedelta(minutes=i), model_name="m-a" if i % 2 else "m-b",
+            latency_ms=100 + (i * 37) % 200,
             status="error" if i in (2, 5) else "success", error_type="timeout" if i in (2, 5) else "",
             user_id=f"u{i % 3}", session_id="s-1" if i < 3 else "s-2",
             prompt_text=f"prompt {i} " + "p" * 500, response_text=f"response {i} " + "r" * 500,

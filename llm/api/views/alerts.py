@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 
 from llm import alerts
 from llm.api.exceptions import InvalidParameter
-from llm.models import AlertLog, AlertRule
 from llm.api.serializers.alerts import (
     AlertLogSerializer,
     AlertPreviewSerializer,
@@ -17,6 +16,7 @@ from llm.api.serializers.alerts import (
     AlertTestResultSerializer,
 )
 from llm.api.serializers.errors import READ_ERRORS, WRITE_ERRORS, error_responses
+from llm.models import AlertLog, AlertRule
 
 MAX_PREVIEW_DAYS = 30
 

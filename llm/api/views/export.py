@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from llm.analytics.filters import parse_filters
 from llm.analytics.export import EXPORT_FIELDS, EXPORT_TEXT_FIELDS, export_rows
+from llm.analytics.filters import parse_filters
 from llm.api.serializers.errors import READ_ERRORS, error_responses
 from llm.api.serializers.export import ExportRowSerializer
 from llm.api.views.metrics import LOG_PARAMETERS

@@ -6,7 +6,6 @@ from rest_framework.views import APIView
 
 from llm.analytics import metrics
 from llm.analytics.filters import parse_choice, parse_filters
-from llm.models import UserFeedback
 from llm.api.pagination import CappedCountPagination
 from llm.api.serializers.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from llm.api.serializers.feedback import (
@@ -17,6 +16,7 @@ from llm.api.serializers.feedback import (
 from llm.api.serializers.pages import capped_page
 from llm.api.views.logs import PAGE_PARAMETERS
 from llm.api.views.metrics import FILTER_PARAMETERS, GROUP_BY_PARAMETER, query_parameter
+from llm.models import UserFeedback
 
 FEEDBACK_FILTERS = [p for p in FILTER_PARAMETERS if p.name != "status"]
 RATING_PARAMETER = query_parameter("rating", enum=UserFeedback.Rating.values)

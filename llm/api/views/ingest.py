@@ -6,10 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
-from llm.sources.ingest import batch_events, ingest_events, parse_json, read_body
 from llm.api.serializers.errors import error_responses
 from llm.api.serializers.ingest import IngestBatchSerializer, IngestResultSerializer
-
+from llm.sources.ingest import batch_events, ingest_events, parse_json, read_body
 
 # Key auth (no session, so no CSRF 403), body limits, and the database.
 INGEST_ERRORS = (400, 401, 413, 415, 503)

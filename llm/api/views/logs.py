@@ -9,12 +9,12 @@ from rest_framework.views import APIView
 
 from llm.analytics.filters import filter_logs, parse_filters
 from llm.analytics.listings import log_list_queryset
-from llm.models import LLMRequestLog
 from llm.api.pagination import CappedCountPagination
 from llm.api.serializers.errors import READ_ERRORS, error_responses
 from llm.api.serializers.logs import LogDetailSerializer, LogListSerializer
 from llm.api.serializers.pages import capped_page
 from llm.api.views.metrics import LOG_PARAMETERS
+from llm.models import LLMRequestLog
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),

@@ -6,9 +6,9 @@ from rest_framework.views import APIView
 
 from llm.analytics import metrics
 from llm.analytics.filters import GROUP_BY_CHOICES, ORDERING_FIELDS, parse_filters
-from llm.models import ErrorType, LLMRequestLog
 from llm.api.serializers import metrics as shapes
 from llm.api.serializers.errors import READ_ERRORS, error_responses
+from llm.models import ErrorType, LLMRequestLog
 
 
 def query_parameter(name, kind=OpenApiTypes.STR, description="", enum=None):

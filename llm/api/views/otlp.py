@@ -1,5 +1,4 @@
 """POST /v1/traces (and /api/otel/v1/traces): OTLP/HTTP trace exports, sent with an ingest key."""
-from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -7,10 +6,10 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from llm.api.authentication import HasIngestKey, IngestKeyAuthentication
-from llm.sources.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
 from llm.api.serializers.errors import error_responses
 from llm.api.serializers.ingest import OtlpExportResponseSerializer
 from llm.api.views.ingest import INGEST_ERRORS, media_type, request_body
+from llm.sources.otlp import JSON, PROTOBUF, decode_request, encode_response, ingest_spans
 
 
 class OtlpTracesView(APIView):

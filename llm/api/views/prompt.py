@@ -9,7 +9,6 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.models import ErrorType, Source
 from llm.api.serializers.errors import error_responses
 from llm.api.serializers.prompt import (
     PROMPT_STREAM_EVENT,
@@ -17,6 +16,7 @@ from llm.api.serializers.prompt import (
     PromptInputSerializer,
     PromptResultSerializer,
 )
+from llm.models import ErrorType, Source
 from llm.sources.groq import LLMServiceError, groq_service
 
 # Provider failures as HTTP statuses; anything else that went wrong upstream is a 502.
