@@ -159,7 +159,7 @@ def test_it_counts_the_alerts_page_queries(client, alice, django_assert_num_quer
     [
         ("/static/css/app.css", b"tailwindcss"),
         ("/static/vendor/chart.umd.min.js", b"Chart.js v4.5.1"),
-        ("/static/js/api.js", b"window.Obs"),
+        ("/static/js/lib/http.js", b"export async function api"),
     ],
 )
 def test_it_serves_the_static_files_without_debug(client, settings, path, marker):

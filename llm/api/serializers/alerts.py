@@ -90,7 +90,7 @@ class BacktestFireSerializer(serializers.Serializer):
 
 
 class AlertPreviewSerializer(serializers.Serializer):
-    """Answer of GET /api/alerts/rules/<id>/preview/: llm.alerts.engine.backtest_rule's dict."""
+    """Answer of GET /api/alerts/rules/<id>/preview/: llm.alerts.backtest_rule's dict."""
 
     rule = serializers.IntegerField()
     days = serializers.IntegerField()

@@ -3,12 +3,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm import alerts
+from llm.analytics.filters import parse_positive_int
 from llm.api.exceptions import InvalidParameter
+from llm.api.pagination import CappedPageNumberPagination
 from llm.api.serializers.alerts import (
     AlertLogSerializer,
     AlertPreviewSerializer,
@@ -21,21 +22,6 @@ from llm.models import AlertLog, AlertRule
 MAX_PREVIEW_DAYS = 30
 
 
-def _int_param(request, name: str, *, default: int | None, maximum: int | None = None) -> int | None:
-    """A whole number of 1 or more (up to `maximum`) from the query string; 400 naming `name` otherwise."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1 or (maximum is not None and value > maximum):
-        limit = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
-        raise InvalidParameter(name, f"Must be a whole number {limit}.")
-    return value
-
-
 def _bool_param(request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -46,29 +32,13 @@ def _bool_param(request, name: str) -> bool | None:
     return choices[raw.lower()]
 
 
-class AlertPagination(PageNumberPagination):
-    """`{count, next, previous, results}`; page_size 1–500 (default 50); a bad page is a 400, not a 404."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def paginate_queryset(self, queryset, request, view=None):
-        _int_param(request, "page_size", default=None, maximum=self.max_page_size)
-        _int_param(request, "page", default=None)
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except NotFound:
-            raise InvalidParameter("page", "Page out of range.") from None
-
-
 @extend_schema_view(
     get=extend_schema(responses={200: AlertRuleSerializer(many=True), **error_responses(400, *READ_ERRORS)}),
     post=extend_schema(responses={201: AlertRuleSerializer, **error_responses(*WRITE_ERRORS)}),
 )
 class AlertRuleListView(generics.ListCreateAPIView):
     serializer_class = AlertRuleSerializer
-    pagination_class = AlertPagination
+    pagination_class = CappedPageNumberPagination
     queryset = AlertRule.objects.order_by("name", "id")
 
 
@@ -107,7 +77,7 @@ class AlertRulePreviewView(APIView):
     )
     def get(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
-        days = _int_param(request, "days", default=7, maximum=MAX_PREVIEW_DAYS)
+        days = parse_positive_int(params=request.query_params, name="days", default=7, maximum=MAX_PREVIEW_DAYS)
         return Response(alerts.backtest_rule(rule=rule, days=days))
 
 
@@ -120,7 +90,7 @@ class AlertLogListView(generics.ListAPIView):
     """Triggered alerts, newest first; `acknowledged`, `resolved` (true|false) and `rule=<id>` filter them."""
 
     serializer_class = AlertLogSerializer
-    pagination_class = AlertPagination
+    pagination_class = CappedPageNumberPagination
 
     def get_queryset(self):
         logs = AlertLog.objects.select_related("alert_rule", "acknowledged_by").order_by("-triggered_at", "-id")
@@ -130,7 +100,7 @@ class AlertLogListView(generics.ListAPIView):
         resolved = _bool_param(self.request, "resolved")
         if resolved is not None:
             logs = logs.filter(resolved_at__isnull=not resolved)
-        rule = _int_param(self.request, "rule", default=None)
+        rule = parse_positive_int(params=self.request.query_params, name="rule")
         if rule is not None:
             logs = logs.filter(alert_rule_id=rule)
         return logs

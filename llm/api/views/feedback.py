@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.analytics import metrics
+from llm.analytics import listings, metrics
 from llm.analytics.filters import parse_choice, parse_filters
 from llm.api.pagination import CappedCountPagination
 from llm.api.serializers.errors import READ_ERRORS, WRITE_ERRORS, error_responses
@@ -33,7 +33,7 @@ class FeedbackView(APIView):
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         rating = parse_choice(params=request.query_params, name="rating", choices=UserFeedback.Rating.values)
-        queryset = metrics.feedback_queryset(filters=filters, rating=rating)
+        queryset = listings.feedback_queryset(filters=filters, rating=rating)
         paginator = CappedCountPagination()
         rows = paginator.paginate(queryset=queryset.select_related("request").only(
             "id", "rating", "comment", "created_at", "request__request_id", "request__model_name",
