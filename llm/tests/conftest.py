@@ -115,3 +115,16 @@ def fake_groq(settings):
         groq_service.reset()
         yield server
     groq_service.reset()
+
+
+@pytest.fixture
+def ingest_key(db, alice):
+    """(IngestKey, secret) created by alice."""
+    from llm.sources.ingest import ingest_key_create
+
+    return ingest_key_create(name="checkout-service", created_by=alice)
+
+
+@pytest.fixture
+def ingest_secret(ingest_key):
+    return ingest_key[1]

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from llm.calls.errors import ErrorType, classify_status
 from llm.models import LLMRequestLog
 from llm.services import LLMServiceError, groq_service
-from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
+from llm.tests.ingestkit import bearer
 from llm.tests.test_otlp import CURRENT, export, span
 
 pytestmark = pytest.mark.django_db

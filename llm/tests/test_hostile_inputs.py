@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from rest_framework.test import APIClient
 
 from llm.models import LLMRequestLog
-from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
+from llm.tests.ingestkit import bearer
 
 pytestmark = pytest.mark.django_db
 

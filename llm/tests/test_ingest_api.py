@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from llm.sources.ingest import ingest_key_revoke
 from llm.models import LLMRequestLog, ModelPrice
-from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
+from llm.tests.ingestkit import bearer
 
 URL = "/api/ingest/"
 pytestmark = pytest.mark.django_db

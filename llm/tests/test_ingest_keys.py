@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from llm.api.authentication import IngestKeyAuthentication
 from llm.sources.ingest import ingest_key_create, ingest_key_find, ingest_key_revoke
 from llm.models import IngestKey
-from llm.tests.ingestkit import bearer, ingest_key, ingest_secret  # noqa: F401 (fixtures)
+from llm.tests.ingestkit import bearer
 from llm.api.views.ingest import IngestView
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from llm.models import LLMRequestLog
-from llm.tests.ingestkit import ingest_key, ingest_secret  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
