@@ -6,6 +6,7 @@ a queryset. Dates: ISO 8601 date or datetime, naive means UTC. A date-only `end_
 covers that whole day; a datetime `end_date` is inclusive. `parse_choice` and
 `parse_positive_int` read single parameters (rating, page, page_size...) with the same 400s.
 """
+
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -20,6 +21,8 @@ MAX_BUCKETS = 2000
 # Client-chosen ordering is only ever one of these (each also served by an index or a short sort).
 ORDERING_FIELDS = ("timestamp", "latency_ms", "total_tokens", "cost_estimate")
 MAX_TEXT_FILTER = 200
+# The largest integer both databases store (SQLite INTEGER, PostgreSQL bigint).
+MAX_DATABASE_INT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def parse_positive_int(*, params, name: str, default: int | None = None, maximum
     if value < 1 or (maximum is not None and value > maximum):
         limit = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
         raise InvalidParameter(name, f"Must be a whole number {limit}.")
+    if value > MAX_DATABASE_INT:  # an id no column can hold; the database driver would raise
+        raise InvalidParameter(name, f"Must be a whole number from 1 to {MAX_DATABASE_INT}.")
     return value
 
 
@@ -165,8 +170,13 @@ def filter_logs(*, queryset: QuerySet, filters: LogFilters) -> QuerySet:
         condition &= Q(timestamp__gte=filters.start)
     if filters.end is not None:
         condition &= Q(timestamp__lte=filters.end) if filters.end_inclusive else Q(timestamp__lt=filters.end)
-    for name, lookup in (("model", "model_name"), ("status", "status"), ("user_id", "user_id"),
-                         ("session_id", "session_id"), ("error_type", "error_type")):
+    for name, lookup in (
+        ("model", "model_name"),
+        ("status", "status"),
+        ("user_id", "user_id"),
+        ("session_id", "session_id"),
+        ("error_type", "error_type"),
+    ):
         value = getattr(filters, name)
         if value is not None:
             condition &= Q(**{lookup: value})

@@ -1,4 +1,5 @@
 """/api/alerts/...: rules CRUD with validation, test notification, backtest preview, alert list and acknowledge."""
+
 from datetime import timedelta
 
 import pytest
@@ -36,8 +37,13 @@ def bob_client(django_user_model):
 
 
 def make_alert(rule, **fields):
-    values = {"alert_rule": rule, "message": "Errors: high", "metric_value": 9.0, "threshold": rule.threshold,
-              "triggered_at": NOW}
+    values = {
+        "alert_rule": rule,
+        "message": "Errors: high",
+        "metric_value": 9.0,
+        "threshold": rule.threshold,
+        "triggered_at": NOW,
+    }
     values.update(fields)
     return AlertLog.objects.create(**values)
 
@@ -110,11 +116,25 @@ def test_it_lists_rules_with_every_field(alice_client, rule, django_assert_num_q
     assert [r["name"] for r in body["results"]] == ["Another", "Errors"]
     errors = body["results"][1]
     assert errors == {
-        "id": rule.pk, "name": "Errors", "description": "", "metric_type": "error_rate", "comparison": "gt",
-        "threshold": 5.0, "time_window_minutes": 60, "model_name": "", "min_requests": 10,
-        "cooldown_minutes": 60, "is_active": True, "notify_email": True, "email_recipients": "",
-        "webhook_url": "", "state": "ok", "last_value": None, "last_evaluated_at": None,
-        "created_at": errors["created_at"], "updated_at": errors["updated_at"],
+        "id": rule.pk,
+        "name": "Errors",
+        "description": "",
+        "metric_type": "error_rate",
+        "comparison": "gt",
+        "threshold": 5.0,
+        "time_window_minutes": 60,
+        "model_name": "",
+        "min_requests": 10,
+        "cooldown_minutes": 60,
+        "is_active": True,
+        "notify_email": True,
+        "email_recipients": "",
+        "webhook_url": "",
+        "state": "ok",
+        "last_value": None,
+        "last_evaluated_at": None,
+        "created_at": errors["created_at"],
+        "updated_at": errors["updated_at"],
     }
 
 
@@ -244,7 +264,9 @@ def test_it_sends_a_test_notification(alice_client, rule, webhook_server):
 
     assert response.status_code == 200
     assert response.json() == {
-        "delivered": True, "notification_error": "", "email_recipients": ["x@example.com"],
+        "delivered": True,
+        "notification_error": "",
+        "email_recipients": ["x@example.com"],
         "webhook_url": webhook_server.url("/ok"),
     }
     assert mail.outbox[0].subject.startswith("[TEST] Errors:")
@@ -266,8 +288,9 @@ def test_it_reports_a_failed_test_notification(alice_client, rule, settings):
 @pytest.mark.django_db
 def test_it_previews_how_often_a_rule_would_have_fired(alice_client, rule, make_log, frozen):
     for _ in range(20):
-        make_log(timestamp=NOW - timedelta(hours=3, minutes=30), status=LLMRequestLog.Status.ERROR,
-                 error_type="timeout")
+        make_log(
+            timestamp=NOW - timedelta(hours=3, minutes=30), status=LLMRequestLog.Status.ERROR, error_type="timeout"
+        )
 
     response = alice_client.get(f"/api/alerts/rules/{rule.pk}/preview/?days=2")
 
@@ -289,8 +312,12 @@ def test_it_previews_seven_days_by_default(alice_client, rule, frozen):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("days", "message"), [("0", "Must be a whole number from 1 to 30."), ("31", "Must be a whole number from 1 to 30."),
-                          ("week", "Must be a whole number from 1 to 30.")],
+    ("days", "message"),
+    [
+        ("0", "Must be a whole number from 1 to 30."),
+        ("31", "Must be a whole number from 1 to 30."),
+        ("week", "Must be a whole number from 1 to 30."),
+    ],
 )
 def test_it_rejects_a_bad_preview_range(alice_client, rule, days, message):
     response = alice_client.get(f"/api/alerts/rules/{rule.pk}/preview/?days={days}")
@@ -404,7 +431,9 @@ def test_it_acknowledges_an_alert_recording_who_and_when(alice_client, alice, ru
     assert response.status_code == 200
     body = response.json()
     assert (body["acknowledged"], body["acknowledged_by"], body["acknowledged_at"]) == (
-        True, "alice", "2026-03-02T12:00:00Z"
+        True,
+        "alice",
+        "2026-03-02T12:00:00Z",
     )
     alert.refresh_from_db()
     assert (alert.acknowledged, alert.acknowledged_by, alert.acknowledged_at) == (True, alice, NOW)
@@ -433,3 +462,10 @@ def test_it_answers_404_when_acknowledging_an_unknown_alert(alice_client, rule):
     assert response.status_code == 404
     assert response.json() == {"error": "No alert has this id.", "fields": {}}
     assert AlertLog.objects.get().acknowledged is False
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_id_no_database_can_hold(alice_client):
+    response = alice_client.get("/api/alerts/logs/", {"rule": str(2**91)})  # found by the schema fuzzer: a 500
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"rule": "Must be a whole number from 1 to 9223372036854775807."}
