@@ -8,6 +8,7 @@ Each database runs in its own child process (Django settings are per process). A
 holds fewer than --rows calls is seeded first with
 `generate_sample_data --count N --days 30 --text-chars 1000 --seed 1` (prompts and responses ~1 KB).
 """
+
 import argparse
 import csv
 import os
@@ -22,9 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/wt_metrics_bench"
 DEFAULT_SQLITE = "/tmp/metrics-bench/bench.sqlite3"
-ENV = {"DJANGO_SECRET_KEY": "bench-only-secret", "DEBUG": "False", "SECURE_SSL_REDIRECT": "False",
-       "SESSION_COOKIE_SECURE": "False", "CSRF_COOKIE_SECURE": "False", "SECURE_HSTS_SECONDS": "0",
-       "LOG_LEVEL": "ERROR", "GROQ_API_KEY": "gsk_bench_fake"}
+ENV = {
+    "DJANGO_SECRET_KEY": "bench-only-secret",
+    "DEBUG": "False",
+    "SECURE_SSL_REDIRECT": "False",
+    "SESSION_COOKIE_SECURE": "False",
+    "CSRF_COOKIE_SECURE": "False",
+    "SECURE_HSTS_SECONDS": "0",
+    "LOG_LEVEL": "ERROR",
+    "GROQ_API_KEY": "gsk_bench_fake",
+}
 
 
 def _args(argv):
@@ -55,6 +63,7 @@ def main(argv) -> int:
 
 
 # --- Child: one database ------------------------------------------------------------------
+
 
 def _setup(args):
     sys.path.insert(0, str(ROOT))
@@ -112,6 +121,7 @@ def _get(client, url):
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}: {response.content[:300]!r}")
         return response
+
     return call
 
 
@@ -124,6 +134,7 @@ def _sql(connection, statements, params):
                     continue
                 cursor.execute(sql, params)
                 cursor.fetchall()
+
     return run
 
 
@@ -139,7 +150,9 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
         ranks = ", ".join(f"CAST((n - 1) * {f / 100!r} AS INTEGER) + {d}" for f in fractions for d in (1, 2))
         cursor.execute(
             f"SELECT * FROM (SELECT latency_ms, row_number() OVER ({partition} ORDER BY latency_ms) AS rn, "
-            f"count(*) OVER ({partition}) AS n FROM {T} WHERE {W}) WHERE rn IN ({ranks})", params)
+            f"count(*) OVER ({partition}) AS n FROM {T} WHERE {W}) WHERE rn IN ({ranks})",
+            params,
+        )
         cursor.fetchall()
 
     def model_walk(cursor, params):
@@ -149,9 +162,11 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
         for i, (model, n) in enumerate(cursor.fetchall()):
             values[f"m{i}"] = model
             for fraction in fractions:
-                terms.append(f"SELECT * FROM (SELECT {i}, latency_ms FROM {T} INDEXED BY llm_log_model_latency_idx "
-                             f"WHERE model_name = %(m{i})s AND {W} ORDER BY latency_ms LIMIT 2 "
-                             f"OFFSET {(n - 1) * fraction // 100})")
+                terms.append(
+                    f"SELECT * FROM (SELECT {i}, latency_ms FROM {T} INDEXED BY llm_log_model_latency_idx "
+                    f"WHERE model_name = %(m{i})s AND {W} ORDER BY latency_ms LIMIT 2 "
+                    f"OFFSET {(n - 1) * fraction // 100})"
+                )
         if terms:
             cursor.execute(" UNION ALL ".join(terms), values)
             cursor.fetchall()
@@ -162,9 +177,11 @@ def _sqlite_percentiles(group: str | None, fractions: tuple[int, ...], range_of=
         for i, (key, n) in enumerate(cursor.fetchall()):
             values[f"s{i}"], values[f"e{i}"] = range_of(key)
             for fraction in fractions:
-                terms.append(f"SELECT * FROM (SELECT {i}, latency_ms FROM {T} WHERE timestamp >= %(s{i})s "
-                             f"AND timestamp < %(e{i})s AND {W} ORDER BY latency_ms LIMIT 2 "
-                             f"OFFSET {(n - 1) * fraction // 100})")
+                terms.append(
+                    f"SELECT * FROM (SELECT {i}, latency_ms FROM {T} WHERE timestamp >= %(s{i})s "
+                    f"AND timestamp < %(e{i})s AND {W} ORDER BY latency_ms LIMIT 2 "
+                    f"OFFSET {(n - 1) * fraction // 100})"
+                )
         if terms:
             cursor.execute(" UNION ALL ".join(terms), values)
             cursor.fetchall()
@@ -190,7 +207,8 @@ def _postgresql_days_lateral(p95: str):
             f"SELECT count(*), count(*) FILTER (WHERE status='error'), sum(total_tokens), sum(cost_estimate), "
             f"count(cost_estimate), avg(latency_ms), {p95}, count(DISTINCT user_id) FILTER (WHERE user_id <> '') "
             f"FROM {T} WHERE {W} AND timestamp >= days.day AND timestamp < days.day + interval '1 day') d",
-            {**params, "days": days})
+            {**params, "days": days},
+        )
         cursor.fetchall()
 
     return run
@@ -210,8 +228,9 @@ def _child(args) -> int:
     vendor = connection.vendor
     total = LLMRequestLog.objects.count()
     last = LLMRequestLog.objects.order_by("-timestamp").values_list("timestamp", flat=True).first()
-    print(f"\n## {vendor}: {total:,} rows, at least {args.repeat} alternating API/SQL runs each (median ms)",
-          flush=True)
+    print(
+        f"\n## {vendor}: {total:,} rows, at least {args.repeat} alternating API/SQL runs each (median ms)", flush=True
+    )
     client = _client()
 
     windows = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -221,11 +240,15 @@ def _child(args) -> int:
             break
         for label, span in windows.items():
             start, end = last - span, last
-            query = (f"start_date={start.isoformat().replace('+00:00', 'Z')}"
-                     f"&end_date={end.isoformat().replace('+00:00', 'Z')}")
-            api, sql = _paired_medians(_get(client, f"{path}?{query}"),
-                                       _sql(connection, statements, _params(vendor, start, end, statements)),
-                                       args.repeat)
+            query = (
+                f"start_date={start.isoformat().replace('+00:00', 'Z')}"
+                f"&end_date={end.isoformat().replace('+00:00', 'Z')}"
+            )
+            api, sql = _paired_medians(
+                _get(client, f"{path}?{query}"),
+                _sql(connection, statements, _params(vendor, start, end, statements)),
+                args.repeat,
+            )
             print(f"{name:<34}{label:>7}{api:>10.1f}{sql:>10.1f}{api / sql:>8.2f}", flush=True)
     _bench_logs(args, connection, client, vendor)
     if not args.skip_export:
@@ -252,79 +275,131 @@ def _reference_sql(vendor) -> dict[str, tuple[str, list[str]]]:
     # COUNT(DISTINCT ...) (PostgreSQL, 30 days: ~0.5 s against ~1.1 s), as llm.analytics.metrics does too.
     day = "date_trunc('day', timestamp AT TIME ZONE 'UTC')" if vendor == "postgresql" else "substr(timestamp, 1, 10)"
     users = f"SELECT count(*) FROM (SELECT DISTINCT user_id FROM {T} WHERE {W} AND user_id <> '') u"
-    users_per_day = (f"SELECT d, count(*) FROM (SELECT DISTINCT {day} AS d, user_id FROM {T} "
-                     f"WHERE {W} AND user_id <> '') u GROUP BY d")
+    users_per_day = (
+        f"SELECT d, count(*) FROM (SELECT DISTINCT {day} AS d, user_id FROM {T} "
+        f"WHERE {W} AND user_id <> '') u GROUP BY d"
+    )
     if vendor == "postgresql":
-        pct = ("percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
-               "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms), "
-               "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)")
+        pct = (
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)"
+        )
         p95 = "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
         return {
-            "overview": ("/api/metrics/overview/", [
-                f"SELECT count(*), count(*) FILTER (WHERE status='error'), sum(prompt_tokens), "
-                f"sum(completion_tokens), sum(total_tokens), avg(latency_ms), sum(cost_estimate), "
-                f"count(cost_estimate), min(timestamp), max(timestamp) FROM {T} WHERE {W}",
-                users,
-                f"SELECT {pct} FROM {T} WHERE {W}"]),
-            "token-usage (day)": ("/api/metrics/token-usage/", [
-                f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
-                f"sum(cost_estimate) FROM {T} WHERE {W} GROUP BY 1"]),
-            "latency (per model)": ("/api/metrics/latency/", [
-                f"SELECT model_name, count(*), avg(latency_ms), min(latency_ms), max(latency_ms), "
-                f"avg(time_to_first_token_ms) FROM {T} WHERE {W} GROUP BY 1",
-                f"SELECT model_name, {pct} FROM {T} WHERE {W} GROUP BY 1"]),
-            "errors": ("/api/metrics/errors/", [
-                f"SELECT model_name, count(*), count(*) FILTER (WHERE status='error') FROM {T} WHERE {W} GROUP BY 1",
-                f"SELECT error_type, count(*) FROM {T} WHERE {W} AND status='error' GROUP BY 1",
-                f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
-                f"substr(error_message, 1, 200) FROM {T} WHERE {W} AND status='error' "
-                f"ORDER BY timestamp DESC, id DESC LIMIT 10"]),
-            "model-usage": ("/api/metrics/model-usage/", [
-                f"SELECT model_name, count(*), count(*) FILTER (WHERE status='error'), sum(prompt_tokens), "
-                f"sum(completion_tokens), sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
-                f"FROM {T} WHERE {W} GROUP BY 1",
-                f"SELECT model_name, {p95} FROM {T} WHERE {W} GROUP BY 1"]),
+            "overview": (
+                "/api/metrics/overview/",
+                [
+                    f"SELECT count(*), count(*) FILTER (WHERE status='error'), sum(prompt_tokens), "
+                    f"sum(completion_tokens), sum(total_tokens), avg(latency_ms), sum(cost_estimate), "
+                    f"count(cost_estimate), min(timestamp), max(timestamp) FROM {T} WHERE {W}",
+                    users,
+                    f"SELECT {pct} FROM {T} WHERE {W}",
+                ],
+            ),
+            "token-usage (day)": (
+                "/api/metrics/token-usage/",
+                [
+                    f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
+                    f"sum(cost_estimate) FROM {T} WHERE {W} GROUP BY 1"
+                ],
+            ),
+            "latency (per model)": (
+                "/api/metrics/latency/",
+                [
+                    f"SELECT model_name, count(*), avg(latency_ms), min(latency_ms), max(latency_ms), "
+                    f"avg(time_to_first_token_ms) FROM {T} WHERE {W} GROUP BY 1",
+                    f"SELECT model_name, {pct} FROM {T} WHERE {W} GROUP BY 1",
+                ],
+            ),
+            "errors": (
+                "/api/metrics/errors/",
+                [
+                    f"SELECT model_name, count(*), count(*) FILTER (WHERE status='error') "
+                    f"FROM {T} WHERE {W} GROUP BY 1",
+                    f"SELECT error_type, count(*) FROM {T} WHERE {W} AND status='error' GROUP BY 1",
+                    f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
+                    f"substr(error_message, 1, 200) FROM {T} WHERE {W} AND status='error' "
+                    f"ORDER BY timestamp DESC, id DESC LIMIT 10",
+                ],
+            ),
+            "model-usage": (
+                "/api/metrics/model-usage/",
+                [
+                    f"SELECT model_name, count(*), count(*) FILTER (WHERE status='error'), sum(prompt_tokens), "
+                    f"sum(completion_tokens), sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
+                    f"FROM {T} WHERE {W} GROUP BY 1",
+                    f"SELECT model_name, {p95} FROM {T} WHERE {W} GROUP BY 1",
+                ],
+            ),
             "daily-stats": ("/api/metrics/daily-stats/", [_postgresql_days_lateral(p95)]),
         }
     errors = "sum(status = 'error')"
     return {
-        "overview": ("/api/metrics/overview/", [
-            f"SELECT count(*), {errors}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
-            f"avg(latency_ms), sum(cost_estimate), count(cost_estimate), min(timestamp), max(timestamp) "
-            f"FROM {T} WHERE {W}",
-            users,
-            _sqlite_percentiles(None, (50, 95, 99))]),
-        "token-usage (day)": ("/api/metrics/token-usage/", [
-            f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
-            f"sum(cost_estimate) FROM {T} WHERE {W} GROUP BY 1"]),
-        "latency (per model)": ("/api/metrics/latency/", [
-            f"SELECT model_name, count(*), avg(latency_ms), min(latency_ms), max(latency_ms), "
-            f"avg(time_to_first_token_ms) FROM {T} WHERE {W} GROUP BY 1",
-            _sqlite_percentiles("model_name", (50, 95, 99))]),
-        "errors": ("/api/metrics/errors/", [
-            f"SELECT model_name, count(*), {errors} FROM {T} WHERE {W} GROUP BY 1",
-            f"SELECT error_type, count(*) FROM {T} WHERE {W} AND status='error' GROUP BY 1",
-            f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
-            f"substr(error_message, 1, 200) FROM {T} WHERE {W} AND status='error' "
-            f"ORDER BY timestamp DESC, id DESC LIMIT 10"]),
-        "model-usage": ("/api/metrics/model-usage/", [
-            f"SELECT model_name, count(*), {errors}, sum(prompt_tokens), sum(completion_tokens), "
-            f"sum(total_tokens), sum(cost_estimate), avg(latency_ms) FROM {T} WHERE {W} GROUP BY 1",
-            _sqlite_percentiles("model_name", (95,))]),
-        "daily-stats": ("/api/metrics/daily-stats/", [
-            f"SELECT {day}, count(*), {errors}, sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
-            f"FROM {T} WHERE {W} GROUP BY 1",
-            users_per_day,
-            _sqlite_percentiles(day, (95,), range_of=_sqlite_day_range)]),
+        "overview": (
+            "/api/metrics/overview/",
+            [
+                f"SELECT count(*), {errors}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
+                f"avg(latency_ms), sum(cost_estimate), count(cost_estimate), min(timestamp), max(timestamp) "
+                f"FROM {T} WHERE {W}",
+                users,
+                _sqlite_percentiles(None, (50, 95, 99)),
+            ],
+        ),
+        "token-usage (day)": (
+            "/api/metrics/token-usage/",
+            [
+                f"SELECT {day}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), "
+                f"sum(cost_estimate) FROM {T} WHERE {W} GROUP BY 1"
+            ],
+        ),
+        "latency (per model)": (
+            "/api/metrics/latency/",
+            [
+                f"SELECT model_name, count(*), avg(latency_ms), min(latency_ms), max(latency_ms), "
+                f"avg(time_to_first_token_ms) FROM {T} WHERE {W} GROUP BY 1",
+                _sqlite_percentiles("model_name", (50, 95, 99)),
+            ],
+        ),
+        "errors": (
+            "/api/metrics/errors/",
+            [
+                f"SELECT model_name, count(*), {errors} FROM {T} WHERE {W} GROUP BY 1",
+                f"SELECT error_type, count(*) FROM {T} WHERE {W} AND status='error' GROUP BY 1",
+                f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
+                f"substr(error_message, 1, 200) FROM {T} WHERE {W} AND status='error' "
+                f"ORDER BY timestamp DESC, id DESC LIMIT 10",
+            ],
+        ),
+        "model-usage": (
+            "/api/metrics/model-usage/",
+            [
+                f"SELECT model_name, count(*), {errors}, sum(prompt_tokens), sum(completion_tokens), "
+                f"sum(total_tokens), sum(cost_estimate), avg(latency_ms) FROM {T} WHERE {W} GROUP BY 1",
+                _sqlite_percentiles("model_name", (95,)),
+            ],
+        ),
+        "daily-stats": (
+            "/api/metrics/daily-stats/",
+            [
+                f"SELECT {day}, count(*), {errors}, sum(total_tokens), sum(cost_estimate), avg(latency_ms) "
+                f"FROM {T} WHERE {W} GROUP BY 1",
+                users_per_day,
+                _sqlite_percentiles(day, (95,), range_of=_sqlite_day_range),
+            ],
+        ),
     }
 
 
 # --- Logs list ------------------------------------------------------------------------------
 
+
 def _bench_logs(args, connection, client, vendor):
-    narrow = ("request_id, timestamp, model_name, status, error_type, prompt_tokens, completion_tokens, "
-              "total_tokens, latency_ms, cost_estimate, user_id, substr(prompt_text, 1, 200), "
-              "substr(response_text, 1, 200)")
+    narrow = (
+        "request_id, timestamp, model_name, status, error_type, prompt_tokens, completion_tokens, "
+        "total_tokens, latency_ms, cost_estimate, user_id, substr(prompt_text, 1, 200), "
+        "substr(response_text, 1, 200)"
+    )
     model = "llama-3.1-8b-instant"
     from llm.models import LLMRequestLog
 
@@ -332,12 +407,18 @@ def _bench_logs(args, connection, client, vendor):
     offset = (page - 1) * 50
     cases = [
         ("logs first page", "/api/logs/", f"SELECT {narrow} FROM {T} ORDER BY timestamp DESC, id DESC LIMIT 51"),
-        ("logs first page, model", f"/api/logs/?model={model}",
-         f"SELECT {narrow} FROM {T} WHERE model_name = '{model}' ORDER BY timestamp DESC, id DESC LIMIT 51"),
+        (
+            "logs first page, model",
+            f"/api/logs/?model={model}",
+            f"SELECT {narrow} FROM {T} WHERE model_name = '{model}' ORDER BY timestamp DESC, id DESC LIMIT 51",
+        ),
         # The reference pages as the API does: the keys first, then only their rows' previews.
-        (f"logs page {page} (offset {offset:,})", f"/api/logs/?page={page}",
-         f"SELECT {narrow} FROM {T} WHERE id IN (SELECT id FROM {T} ORDER BY timestamp DESC, id DESC "
-         f"LIMIT 51 OFFSET {offset}) ORDER BY timestamp DESC, id DESC"),
+        (
+            f"logs page {page} (offset {offset:,})",
+            f"/api/logs/?page={page}",
+            f"SELECT {narrow} FROM {T} WHERE id IN (SELECT id FROM {T} ORDER BY timestamp DESC, id DESC "
+            f"LIMIT 51 OFFSET {offset}) ORDER BY timestamp DESC, id DESC",
+        ),
     ]
     print(f"\n{'logs':<34}{'':>7}{'api ms':>10}{'sql ms':>10}{'ratio':>8}", flush=True)
     for name, url, sql in cases:
@@ -346,6 +427,7 @@ def _bench_logs(args, connection, client, vendor):
 
 
 # --- Export ---------------------------------------------------------------------------------
+
 
 class _PeakRSS:
     """Samples this process's resident memory every 20 ms while a block runs."""
@@ -407,18 +489,24 @@ def _bench_export(args, connection, client, vendor, last):
     from llm.analytics.export import EXPORT_FIELDS
     from llm.models import LLMRequestLog
 
-    print(f"\n{'export csv':<22}{'rows':>10}{'api rows/s':>12}{'bare rows/s':>13}{'ratio':>7}"
-          f"{'peak RSS +MB':>14}", flush=True)
+    print(
+        f"\n{'export csv':<22}{'rows':>10}{'api rows/s':>12}{'bare rows/s':>13}{'ratio':>7}{'peak RSS +MB':>14}",
+        flush=True,
+    )
     for wanted in (int(n) for n in args.export_rows.split(",")):
-        start = (LLMRequestLog.objects.order_by("-timestamp").values_list("timestamp", flat=True)[wanted - 1:wanted]
-                 .first())
+        start = (
+            LLMRequestLog.objects.order_by("-timestamp")
+            .values_list("timestamp", flat=True)[wanted - 1 : wanted]
+            .first()
+        )
         if start is None:
             continue
         url = f"/api/export/csv/?start_date={start.isoformat().replace('+00:00', 'Z')}"
         # Read the rows once first, so neither side pays for a cold cache.
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT sum(length(prompt_text) + length(response_text)) FROM {T} WHERE timestamp >= %s",
-                           [start])
+            cursor.execute(
+                f"SELECT sum(length(prompt_text) + length(response_text)) FROM {T} WHERE timestamp >= %s", [start]
+            )
         # Bare loop, API, bare loop again: the reference is the mean of the two bare runs, so a drift
         # in the machine's speed during a minute-long export weighs on both sides.
         bare_seconds = []
@@ -437,8 +525,11 @@ def _bench_export(args, connection, client, vendor, last):
         bare_seconds.append(time.perf_counter() - started)
         api_rate, bare_rate = rows / api_seconds, rows / statistics.mean(bare_seconds)
         growth = (memory.peak - memory.base) / 2**20
-        print(f"{'':<22}{rows:>10,}{api_rate:>12,.0f}{bare_rate:>13,.0f}{api_rate / bare_rate:>7.2f}"
-              f"{growth:>14.1f}   ({size / 2**20:,.0f} MB of CSV)", flush=True)
+        print(
+            f"{'':<22}{rows:>10,}{api_rate:>12,.0f}{bare_rate:>13,.0f}{api_rate / bare_rate:>7.2f}"
+            f"{growth:>14.1f}   ({size / 2**20:,.0f} MB of CSV)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ navigation start to the page's `overview:drawn` mark (every card, chart and the 
 answer), and the number of API requests one load makes. Targets (issue 6): under 2 s; no more than one
 request per chart (6 charts).
 """
+
 import argparse
 import os
 import socket
@@ -24,9 +25,13 @@ from urllib.request import urlopen
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVER_ENV = {
-    "DEBUG": "False", "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-    "SECURE_SSL_REDIRECT": "False", "SESSION_COOKIE_SECURE": "False", "CSRF_COOKIE_SECURE": "False",
-    "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING",
+    "DEBUG": "False",
+    "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+    "SECURE_SSL_REDIRECT": "False",
+    "SESSION_COOKIE_SECURE": "False",
+    "CSRF_COOKIE_SECURE": "False",
+    "SECURE_HSTS_SECONDS": "0",
+    "LOG_LEVEL": "WARNING",
 }
 
 
@@ -74,9 +79,20 @@ def start_server(database_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, **SERVER_ENV, "DATABASE_URL": database_url}
     gunicorn = BASE_DIR / ".venv" / "bin" / "gunicorn"
     server = subprocess.Popen(
-        [str(gunicorn), "core.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-         "--log-level", "warning"],
-        cwd=BASE_DIR, env=env,
+        [
+            str(gunicorn),
+            "core.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=BASE_DIR,
+        env=env,
     )
     for _ in range(100):
         try:
@@ -101,9 +117,12 @@ def measure(browser, base: str, cookie: str, path: str) -> tuple[float, int, lis
     # Resource timing per API call, to see which answer the page waited for.
     timings = page.evaluate(
         "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))"
-        ".map(e => [new URL(e.name).pathname + (new URL(e.name).searchParams.get('status') ? ' (errors)' : ''), e.duration])"
+        ".map(e => [new URL(e.name).pathname"
+        " + (new URL(e.name).searchParams.get('status') ? ' (errors)' : ''), e.duration])"
     )
-    errors = page.evaluate("[...document.querySelectorAll('.state-error')].filter(n => !n.hidden).map(n => n.textContent)")
+    errors = page.evaluate(
+        "[...document.querySelectorAll('.state-error')].filter(n => !n.hidden).map(n => n.textContent)"
+    )
     points = page.evaluate("[...document.querySelectorAll('canvas')].map(c => Number(c.dataset.points || 0))")
     context.close()
     if errors:
@@ -141,23 +160,34 @@ def main() -> None:
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
-            print(f"overview on {connection.vendor}, {total:,} calls; navigation → all charts drawn, "
-                  f"median of {args.runs} after 1 warm-up")
+            print(
+                f"overview on {connection.vendor}, {total:,} calls; navigation → all charts drawn, "
+                f"median of {args.runs} after 1 warm-up"
+            )
             for key in args.ranges.split(","):
                 path = "/" if key == "24h" else f"/?range={key}"
                 measure(browser, f"http://127.0.0.1:{port}", cookie, path)
                 runs = [measure(browser, f"http://127.0.0.1:{port}", cookie, path) for _ in range(args.runs)]
                 times = sorted(ms for ms, _, _ in runs)
                 requests = {n for _, n, _ in runs}
-                print(f"  last {key:>3}: median {statistics.median(times) / 1000:.2f} s "
-                      f"(min {times[0] / 1000:.2f}, max {times[-1] / 1000:.2f}); API requests per load: "
-                      f"{'/'.join(map(str, sorted(requests)))} for 6 charts + 7 cards + latest errors", flush=True)
+                print(
+                    f"  last {key:>3}: median {statistics.median(times) / 1000:.2f} s "
+                    f"(min {times[0] / 1000:.2f}, max {times[-1] / 1000:.2f}); API requests per load: "
+                    f"{'/'.join(map(str, sorted(requests)))} for 6 charts + 7 cards + latest errors",
+                    flush=True,
+                )
                 per_call = {}
                 for _, _, timings in runs:
                     for name, duration in timings:
                         per_call.setdefault(name, []).append(duration)
-                print("        " + ", ".join(f"{name.removeprefix('/api/metrics/')} {statistics.median(d):.0f} ms"
-                                            for name, d in sorted(per_call.items())), flush=True)
+                print(
+                    "        "
+                    + ", ".join(
+                        f"{name.removeprefix('/api/metrics/')} {statistics.median(d):.0f} ms"
+                        for name, d in sorted(per_call.items())
+                    ),
+                    flush=True,
+                )
             browser.close()
     finally:
         server.terminate()

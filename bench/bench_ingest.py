@@ -8,6 +8,7 @@ starts gunicorn with 2 workers on it and posts batches of events carrying a 1 KB
 ready tuples, no HTTP, no validation) to give the ratio. Then OTLP protobuf exports of GenAI
 spans go through /v1/traces.
 """
+
 import argparse
 import json
 import os
@@ -40,21 +41,23 @@ def make_events(count: int, seed: int = 1) -> list[dict]:
     events = []
     for i in range(count):
         failed = i % 40 == 0
-        events.append({
-            "request_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "timestamp": f"2026-01-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
-            "model": models[i % len(models)],
-            "provider": "groq",
-            "prompt_text": prompts[i % 50],
-            "response_text": "" if failed else answers[i % 50],
-            "prompt_tokens": 250 + i % 100,
-            "completion_tokens": 0 if failed else 200 + i % 50,
-            "latency_ms": 100.0 + (i * 7) % 900,
-            "status": "error" if failed else "success",
-            "error_type": "rate_limit" if failed else None,
-            "user_id": f"user-{i % 500}",
-            "metadata": {"feature": "bench"},
-        })
+        events.append(
+            {
+                "request_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "timestamp": f"2026-01-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+                "model": models[i % len(models)],
+                "provider": "groq",
+                "prompt_text": prompts[i % 50],
+                "response_text": "" if failed else answers[i % 50],
+                "prompt_tokens": 250 + i % 100,
+                "completion_tokens": 0 if failed else 200 + i % 50,
+                "latency_ms": 100.0 + (i * 7) % 900,
+                "status": "error" if failed else "success",
+                "error_type": "rate_limit" if failed else None,
+                "user_id": f"user-{i % 500}",
+                "metadata": {"feature": "bench"},
+            }
+        )
     return events
 
 
@@ -73,17 +76,34 @@ def setup_database(name: str, env: dict) -> str:
     psql(f"CREATE DATABASE {name}")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
     out = subprocess.run(
-        [sys.executable, "manage.py", "create_ingest_key", "bench"], cwd=BASE_DIR, env=env, check=True,
-        capture_output=True, text=True,
+        [sys.executable, "manage.py", "create_ingest_key", "bench"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return out.strip().splitlines()[-1]
 
 
 def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "core.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--log-level", "warning", "--timeout", "120"],
-        cwd=BASE_DIR, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "core.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+        ],
+        cwd=BASE_DIR,
+        env=env,
     )
     for _ in range(100):
         try:
@@ -136,12 +156,34 @@ def raw_insert(events: list[dict], batch: int) -> float:
 
     rows = []
     for e in events:
-        rows.append((
-            str(uuid.uuid4()), e["timestamp"], e["model"], e["provider"], e["status"], e["error_type"] or "",
-            e["prompt_tokens"], e["completion_tokens"], e["prompt_tokens"] + e["completion_tokens"], 0,
-            e["latency_ms"], e["user_id"], "", "", "", "ingest", "", "", "", None,
-            json.dumps(e["metadata"]), "", e["prompt_text"], e["response_text"],
-        ))
+        rows.append(
+            (
+                str(uuid.uuid4()),
+                e["timestamp"],
+                e["model"],
+                e["provider"],
+                e["status"],
+                e["error_type"] or "",
+                e["prompt_tokens"],
+                e["completion_tokens"],
+                e["prompt_tokens"] + e["completion_tokens"],
+                0,
+                e["latency_ms"],
+                e["user_id"],
+                "",
+                "",
+                "",
+                "ingest",
+                "",
+                "",
+                "",
+                None,
+                json.dumps(e["metadata"]),
+                "",
+                e["prompt_text"],
+                e["response_text"],
+            )
+        )
     sql = (
         "INSERT INTO llm_llmrequestlog (request_id, timestamp, model_name, provider, status, error_type,"
         " prompt_tokens, completion_tokens, total_tokens, cached_prompt_tokens, latency_ms, user_id, session_id,"
@@ -153,7 +195,7 @@ def raw_insert(events: list[dict], batch: int) -> float:
     started = time.perf_counter()
     with raw.cursor() as cursor:
         for i in range(0, len(rows), batch):
-            execute_values(cursor, sql, rows[i:i + batch], page_size=batch)
+            execute_values(cursor, sql, rows[i : i + batch], page_size=batch)
             raw.commit()
     return time.perf_counter() - started
 
@@ -181,12 +223,17 @@ def otlp_bodies(spans: int, per_request: int) -> list[bytes]:
             span.name = "chat llama-3.1-8b-instant"
             span.start_time_unix_nano = START_NS + i * 1_000_000
             span.end_time_unix_nano = span.start_time_unix_nano + 350_000_000
-            span.attributes.extend([
-                kv("gen_ai.operation.name", "chat"), kv("gen_ai.provider.name", "groq"),
-                kv("gen_ai.request.model", "llama-3.1-8b-instant"), kv("gen_ai.usage.input_tokens", 260),
-                kv("gen_ai.usage.output_tokens", 210), kv("gen_ai.input.messages", prompt),
-                kv("gen_ai.output.messages", answer),
-            ])
+            span.attributes.extend(
+                [
+                    kv("gen_ai.operation.name", "chat"),
+                    kv("gen_ai.provider.name", "groq"),
+                    kv("gen_ai.request.model", "llama-3.1-8b-instant"),
+                    kv("gen_ai.usage.input_tokens", 260),
+                    kv("gen_ai.usage.output_tokens", 210),
+                    kv("gen_ai.input.messages", prompt),
+                    kv("gen_ai.output.messages", answer),
+                ]
+            )
         bodies.append(message.SerializeToString())
     return bodies
 
@@ -204,8 +251,12 @@ def main():
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
-        "DEBUG": "False", "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30, "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "False", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "core.settings",
+        "DEBUG": "False",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "False",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
     }
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DEBUG")})
     secret = setup_database(args.database, env)
@@ -213,11 +264,25 @@ def main():
     server = start_gunicorn(env, port)
     try:
         events = make_events(args.events)
-        bodies = [json.dumps({"events": events[i:i + args.batch]}).encode() for i in range(0, len(events), args.batch)]
+        bodies = [
+            json.dumps({"events": events[i : i + args.batch]}).encode() for i in range(0, len(events), args.batch)
+        ]
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         post_all(f"http://127.0.0.1:{port}/api/ingest/", bodies[:2], headers, 1)  # warm both workers up
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", args.database, "-qc",
-                        "TRUNCATE llm_llmrequestlog CASCADE"], check=True)
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                args.database,
+                "-qc",
+                "TRUNCATE llm_llmrequestlog CASCADE",
+            ],
+            check=True,
+        )
         api_seconds = post_all(f"http://127.0.0.1:{port}/api/ingest/", bodies, headers, args.clients)
         raw_seconds = raw_insert(events, args.batch)
 
@@ -228,6 +293,7 @@ def main():
         server.terminate()
         server.wait(timeout=30)
     from django.db import connection
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT source, count(*) FROM llm_llmrequestlog GROUP BY source ORDER BY source")
         counts = dict(cursor.fetchall())
@@ -237,12 +303,16 @@ def main():
 
     api_rate, raw_rate, otlp_rate = args.events / api_seconds, args.events / raw_seconds, args.spans / otlp_seconds
     print(f"rows stored: {counts}")
-    print(f"POST /api/ingest/ : {args.events} events in {api_seconds:.2f} s = {api_rate:,.0f} events/s "
-          f"(batches of {args.batch}, 1 KB prompt + 1 KB response, gunicorn 2 workers, {args.clients} clients)")
+    print(
+        f"POST /api/ingest/ : {args.events} events in {api_seconds:.2f} s = {api_rate:,.0f} events/s "
+        f"(batches of {args.batch}, 1 KB prompt + 1 KB response, gunicorn 2 workers, {args.clients} clients)"
+    )
     print(f"raw bulk insert   : {args.events} events in {raw_seconds:.2f} s = {raw_rate:,.0f} events/s")
     print(f"ratio API / raw   : {api_rate / raw_rate:.2f} (target >= 0.25; target >= 3,000 events/s)")
-    print(f"POST /v1/traces   : {args.spans} spans in {otlp_seconds:.2f} s = {otlp_rate:,.0f} spans/s "
-          f"(protobuf, {args.batch} spans per export)")
+    print(
+        f"POST /v1/traces   : {args.spans} spans in {otlp_seconds:.2f} s = {otlp_rate:,.0f} spans/s "
+        f"(protobuf, {args.batch} spans per export)"
+    )
 
 
 if __name__ == "__main__":

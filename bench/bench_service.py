@@ -10,6 +10,7 @@ our own work per call: building the row, the price lookup (one query) and the in
 Calls alternate bare / service so drift (CPU frequency, other load) hits both sides alike.
 Each database runs in its own process (Django settings are per process). The rows written are deleted.
 """
+
 import argparse
 import contextlib
 import os
@@ -47,14 +48,19 @@ def child(calls: int, warmup: int, in_transaction: bool) -> None:
         # Inside a transaction SQLite spools every row (its one writer is the caller): not in our logs/.
         settings.LLM_SPOOL_PATH = Path(tempfile.mkdtemp()) / "unsaved_calls.jsonl"
         caller = transaction.atomic if in_transaction else contextlib.nullcontext
-        bare = groq.Groq(api_key=settings.GROQ_API_KEY, base_url=server.url, timeout=settings.GROQ_TIMEOUT,
-                         max_retries=settings.GROQ_MAX_RETRIES)
+        bare = groq.Groq(
+            api_key=settings.GROQ_API_KEY,
+            base_url=server.url,
+            timeout=settings.GROQ_TIMEOUT,
+            max_retries=settings.GROQ_MAX_RETRIES,
+        )
         messages = [{"role": "user", "content": "Explain machine learning in simple terms. " * 10}]
         bare_ms, service_ms, ids = [], [], []
         for index in range(warmup + calls):
             t0 = time.perf_counter()
-            bare.chat.completions.create(model=settings.GROQ_DEFAULT_MODEL, messages=messages, max_tokens=1024,
-                                         temperature=0.7)
+            bare.chat.completions.create(
+                model=settings.GROQ_DEFAULT_MODEL, messages=messages, max_tokens=1024, temperature=0.7
+            )
             t1 = time.perf_counter()
             with caller():
                 result = groq_service.complete(messages=messages, user_id="bench")
@@ -69,7 +75,8 @@ def child(calls: int, warmup: int, in_transaction: bool) -> None:
     bare_median, service_median = statistics.median(bare_ms), statistics.median(service_ms)
     p95 = lambda xs: statistics.quantiles(xs, n=20)[-1]  # noqa: E731
     print(
-        f"{connection.vendor:<10} {'in-transaction ' if in_transaction else ''}calls={calls:<5} bare SDK median {bare_median:6.3f} ms (p95 {p95(bare_ms):6.3f})  "
+        f"{connection.vendor:<10} {'in-transaction ' if in_transaction else ''}calls={calls:<5} "
+        f"bare SDK median {bare_median:6.3f} ms (p95 {p95(bare_ms):6.3f})  "
         f"groq_service median {service_median:6.3f} ms (p95 {p95(service_ms):6.3f})  "
         f"overhead {service_median - bare_median:+6.3f} ms/call  ratio {service_median / bare_median:5.2f}x  "
         f"(last 100 rows stored: {stored})",
@@ -89,8 +96,12 @@ def main() -> None:
         child(args.calls, args.warmup, args.in_transaction)
         return
     env = {
-        **os.environ, "DEBUG": "False", "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production",
-        "GROQ_API_KEY": "gsk_bench_fake_key", "LOG_LEVEL": "WARNING", "LLM_LOG_CAPTURE_TEXT": "True",
+        **os.environ,
+        "DEBUG": "False",
+        "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production",
+        "GROQ_API_KEY": "gsk_bench_fake_key",
+        "LOG_LEVEL": "WARNING",
+        "LLM_LOG_CAPTURE_TEXT": "True",
     }
     with tempfile.TemporaryDirectory() as tmp:
         targets = {

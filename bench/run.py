@@ -6,6 +6,7 @@ follow its name, e.g.
     make bench BENCH_ARGS="api --databases postgresql --rows 200000"
     make bench BENCH_ARGS="service --database sqlite api --skip-export"
 """
+
 import subprocess
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """ASGI entry point, for servers that want it (streaming responses work under both)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -4,6 +4,7 @@
 DATABASE_URL names a database that was never created reads the `createdb` command to type, not a
 psycopg2 stack trace.
 """
+
 import re
 import shlex
 from pathlib import Path

@@ -4,6 +4,7 @@ Every setting comes from the environment. A malformed value must stop the
 process at start-up with a message naming the variable, never surface later
 as a confusing error at the first request.
 """
+
 import os
 from urllib.parse import urlparse
 
@@ -82,9 +83,7 @@ def env_url_list(name: str) -> list[str]:
     for origin in origins:
         parsed = urlparse(origin)
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
-            raise ImproperlyConfigured(
-                f"{name} entries must look like https://host[:port], got {origin!r}"
-            )
+            raise ImproperlyConfigured(f"{name} entries must look like https://host[:port], got {origin!r}")
     return [origin.rstrip("/") for origin in origins]
 
 

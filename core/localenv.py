@@ -2,6 +2,7 @@
 
 Run by `make run` only when there is no .env yet; an existing file is never touched.
 """
+
 import os
 import secrets
 import sys

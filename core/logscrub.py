@@ -5,6 +5,7 @@ the whole chain of exceptions, and an upstream 401 that echoes the API key sits 
 So the filter below is attached to every handler and rewrites the message, its arguments and
 the formatted traceback of each record.
 """
+
 import logging
 import re
 

@@ -1,4 +1,5 @@
 """Site-wide response rules: security headers, and a readable 503 while the database is down."""
+
 import logging
 
 from django.db import InterfaceError, OperationalError

@@ -4,6 +4,7 @@ Everything comes from the environment (a local `.env` is loaded first). Each
 variable read here is listed in `.env.example`, and a malformed value stops
 start-up with an ImproperlyConfigured naming the variable.
 """
+
 import secrets
 from pathlib import Path
 
@@ -146,9 +147,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 _proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
 if _proxy_header:
     if len(_proxy_header) != 2:
-        raise ImproperlyConfigured(
-            "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
-        )
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
     SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,6 @@
 """WSGI entry point: `gunicorn core.wsgi:application`."""
-import os
 
+import os
 import sys
 
 from django.core.exceptions import ImproperlyConfigured

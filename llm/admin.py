@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
-from llm.sources.ingest import ingest_key_create, ingest_key_revoke
 from llm.models import AlertLog, AlertRule, IngestKey, LLMRequestLog, ModelPrice, UserFeedback
+from llm.sources.ingest import ingest_key_create, ingest_key_revoke
 
 
 class CappedCount(int):
@@ -32,8 +32,15 @@ class CappedCountPaginator(Paginator):
 @admin.register(LLMRequestLog)
 class LLMRequestLogAdmin(admin.ModelAdmin):
     list_display = (
-        "timestamp", "model_name", "status", "error_type", "total_tokens",
-        "latency_ms", "cost_estimate", "user_id", "source",
+        "timestamp",
+        "model_name",
+        "status",
+        "error_type",
+        "total_tokens",
+        "latency_ms",
+        "cost_estimate",
+        "user_id",
+        "source",
     )
     list_filter = ("status", "model_name", "error_type", "source", ("timestamp", admin.DateFieldListFilter))
     search_fields = ("=request_id", "=user_id", "prompt_text")
@@ -71,8 +78,13 @@ class UserFeedbackAdmin(admin.ModelAdmin):
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
     list_display = (
-        "provider", "model_name", "input_per_million", "cached_input_per_million",
-        "output_per_million", "effective_from", "source_note",
+        "provider",
+        "model_name",
+        "input_per_million",
+        "cached_input_per_million",
+        "output_per_million",
+        "effective_from",
+        "source_note",
     )
     list_filter = ("provider",)
     search_fields = ("model_name",)
@@ -81,8 +93,16 @@ class ModelPriceAdmin(admin.ModelAdmin):
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
     list_display = (
-        "name", "metric_type", "comparison", "threshold", "time_window_minutes",
-        "model_name", "is_active", "state", "last_value", "last_evaluated_at",
+        "name",
+        "metric_type",
+        "comparison",
+        "threshold",
+        "time_window_minutes",
+        "model_name",
+        "is_active",
+        "state",
+        "last_value",
+        "last_evaluated_at",
     )
     list_filter = ("metric_type", "is_active", "state")
     search_fields = ("name",)
@@ -92,8 +112,14 @@ class AlertRuleAdmin(admin.ModelAdmin):
 @admin.register(AlertLog)
 class AlertLogAdmin(admin.ModelAdmin):
     list_display = (
-        "triggered_at", "alert_rule", "metric_value", "threshold", "model_name",
-        "acknowledged", "resolved_at", "notification_error",
+        "triggered_at",
+        "alert_rule",
+        "metric_value",
+        "threshold",
+        "model_name",
+        "acknowledged",
+        "resolved_at",
+        "notification_error",
     )
     list_filter = ("acknowledged", "alert_rule", ("triggered_at", admin.DateFieldListFilter))
     list_select_related = ("alert_rule",)

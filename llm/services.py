@@ -2,6 +2,7 @@
 
 The Groq boundary itself lives in llm/sources/groq.py.
 """
+
 from llm.sources.groq import AsyncLLMStream, LLMServiceError, LLMStream, groq_service
 
 __all__ = ["AsyncLLMStream", "LLMServiceError", "LLMStream", "groq_service"]

@@ -1,5 +1,6 @@
 """How often a rule would have fired over the past days: the same `step` as the live check,
 run over per-window figures from one GROUP BY."""
+
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,8 +60,10 @@ def _window_index(*, start: datetime, window: timedelta) -> RawSQL:
 def _fill_buckets(*, rule: AlertRule, start: datetime, end: datetime, count: int) -> list[_Bucket]:
     window = (end - start) / count
     buckets = [_Bucket() for _ in range(count)]
-    calls = rule_calls(rule=rule, start=start, end=end).order_by().annotate(
-        window=_window_index(start=start, window=window)
+    calls = (
+        rule_calls(rule=rule, start=start, end=end)
+        .order_by()
+        .annotate(window=_window_index(start=start, window=window))
     )
     # One GROUP BY over narrow columns: the counts and sums per window, never the rows.
     rows = calls.values("window").annotate(

@@ -2,6 +2,7 @@
 
 Every failed channel is named in the `Delivery` it returns, for the caller to record on the alert.
 """
+
 import json
 import logging
 import time
@@ -157,7 +158,9 @@ def _post_webhook(*, url: str, payload: dict) -> str:
         if attempt:
             time.sleep(WEBHOOK_RETRY_DELAY)
         request = urllib.request.Request(
-            url, data=body, method="POST",
+            url,
+            data=body,
+            method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "llm-observability-alerts"},
         )
         try:

@@ -3,6 +3,7 @@
 A rule's metric over a window is read by `read_metric` with the same formulas and percentiles as
 the dashboard (llm.analytics), so an alert and a chart never disagree on a number.
 """
+
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -80,9 +81,7 @@ def rule_calls(*, rule: AlertRule, start: datetime, end: datetime) -> QuerySet:
 
 
 def _read_error_rate(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[float | None, int, str]:
-    figures = rule_calls(rule=rule, start=start, end=end).aggregate(
-        calls=Count("*"), errors=error_count()
-    )
+    figures = rule_calls(rule=rule, start=start, end=end).aggregate(calls=Count("*"), errors=error_count())
     if not figures["calls"]:
         return None, 0, "no calls"
     return error_rate(errors=figures["errors"], calls=figures["calls"]), figures["calls"], ""

@@ -1,6 +1,7 @@
 """A rule's ok/firing state: the pure `step` between two evaluations, and the live check that
 reads the metric, moves the state under the rule's row lock, records the alert and notifies.
 """
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,9 @@ class RuleState:
     last_notice_at: datetime | None = None  # when the latest open alert (fire or reminder) went out
 
 
-def step(*, state: RuleState, value: float | None, sample: int, now: datetime, rule: AlertRule) -> tuple[RuleState, str]:
+def step(
+    *, state: RuleState, value: float | None, sample: int, now: datetime, rule: AlertRule
+) -> tuple[RuleState, str]:
     """One evaluation of `rule`: the state after seeing `value` over `sample` calls at `now`, and the
     notification it calls for: "fired", "reminded", "resolved" or "none".
 

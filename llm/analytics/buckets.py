@@ -4,6 +4,7 @@ A bucket is named in SQL by `bucket_expression` (the one place where PostgreSQL 
 different SQL for it) and read back by `bucket_start`; `bucket_starts` lists every bucket of a
 range, so charts are zero-filled and an absurd number of buckets is refused before any query.
 """
+
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import CharField, DateTimeField, Func, Q, Value
@@ -26,8 +27,9 @@ def bucket_expression(*, group_by: str, vendor: str, field: str = "timestamp"):
     if vendor == "postgresql":
         return Trunc(field, group_by, output_field=DateTimeField(), tzinfo=UTC)
     if group_by == "week":
-        return Func(Substr(field, 1, 10), Value("weekday 0"), Value("-6 days"),
-                    function="date", output_field=CharField())
+        return Func(
+            Substr(field, 1, 10), Value("weekday 0"), Value("-6 days"), function="date", output_field=CharField()
+        )
     return Substr(field, 1, _BUCKET_TEXT_LENGTH[group_by], output_field=CharField())
 
 
@@ -63,8 +65,12 @@ def next_bucket(start: datetime, group_by: str) -> datetime | None:
     try:
         if group_by == "month":
             return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        step = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1),
-                "day": timedelta(days=1), "week": timedelta(weeks=1)}[group_by]
+        step = {
+            "minute": timedelta(minutes=1),
+            "hour": timedelta(hours=1),
+            "day": timedelta(days=1),
+            "week": timedelta(weeks=1),
+        }[group_by]
         return start + step
     except (OverflowError, ValueError):
         return None
@@ -79,8 +85,10 @@ def bucket_starts(*, start: datetime, last: datetime, group_by: str) -> list[dat
     while current is not None and current <= last:
         if len(starts) >= MAX_BUCKETS:
             raise InvalidParameter(
-                "group_by", f"The range holds more than {MAX_BUCKETS} {group_by} buckets; "
-                "narrow start_date/end_date or use a coarser group_by.")
+                "group_by",
+                f"The range holds more than {MAX_BUCKETS} {group_by} buckets; "
+                "narrow start_date/end_date or use a coarser group_by.",
+            )
         starts.append(current)
         current = next_bucket(current, group_by)
     return starts

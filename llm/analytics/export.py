@@ -1,4 +1,5 @@
 """The CSV/JSON export's rows: every matching call, streamed, in plain values."""
+
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -9,16 +10,49 @@ from llm.analytics.filters import LogFilters, matching_logs
 from llm.models import COST_PLACES
 
 EXPORT_FIELDS = (
-    "request_id", "timestamp", "model_name", "provider", "status", "error_type", "http_status",
-    "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "latency_ms",
-    "time_to_first_token_ms", "cost_estimate", "user_id", "session_id", "finish_reason", "temperature",
-    "max_tokens", "source", "provider_request_id", "trace_id", "span_id", "parent_span_id", "metadata",
-    "error_message", "prompt_text", "response_text",
+    "request_id",
+    "timestamp",
+    "model_name",
+    "provider",
+    "status",
+    "error_type",
+    "http_status",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "latency_ms",
+    "time_to_first_token_ms",
+    "cost_estimate",
+    "user_id",
+    "session_id",
+    "finish_reason",
+    "temperature",
+    "max_tokens",
+    "source",
+    "provider_request_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "metadata",
+    "error_message",
+    "prompt_text",
+    "response_text",
 )
 # Columns of free text a client or a model wrote (CSV formula injection applies to these).
 EXPORT_TEXT_FIELDS = (
-    "model_name", "provider", "user_id", "session_id", "finish_reason", "provider_request_id", "trace_id",
-    "span_id", "parent_span_id", "error_message", "prompt_text", "response_text",
+    "model_name",
+    "provider",
+    "user_id",
+    "session_id",
+    "finish_reason",
+    "provider_request_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "error_message",
+    "prompt_text",
+    "response_text",
 )
 EXPORT_CHUNK_ROWS = 2000
 
@@ -43,11 +77,16 @@ def _export_fixers(vendor: str) -> list[tuple[int, Callable]]:
         return f"{value:.{COST_PLACES}f}"
 
     if vendor == "postgresql":
+
         def iso(value):
             return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
-        return [(index["request_id"], str), (index["timestamp"], iso), (index["cost_estimate"], cost),
-                (index["metadata"], _json_text)]
+        return [
+            (index["request_id"], str),
+            (index["timestamp"], iso),
+            (index["cost_estimate"], cost),
+            (index["metadata"], _json_text),
+        ]
 
     def sqlite_iso(value):
         # Django's sqlite3 converter hands back a naive datetime, in UTC.

@@ -4,6 +4,7 @@ backtests all call these, so an alert and the dashboard can never disagree on a 
 The first half are SQL building blocks (which rows count as failed, who counts as a user), the
 second plain arithmetic on the counts the database returns.
 """
+
 from django.db.models import Count, Q, QuerySet
 
 from llm.models import LLMRequestLog

@@ -1,4 +1,5 @@
 """The rows behind the logs and feedback lists: filtered, ordered, and without the large texts."""
+
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Substr
 

@@ -5,6 +5,7 @@ percentages, who counts as a user) from `formulas`. The one figure whose SQL dif
 PostgreSQL and SQLite here is the daily stats (`_daily_rows_postgresql`: one LATERAL query,
 which SQLite answers with the generic GROUP BY and percentile terms); both are tested.
 """
+
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from llm.analytics.percentiles import PercentileCont, grouped_latency_percentile
 from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
 
 # --- Shared pieces ------------------------------------------------------------------
+
 
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
@@ -128,6 +130,7 @@ def _span(queryset: QuerySet, filters: LogFilters):
 
 # --- Endpoint figures -----------------------------------------------------------------
 
+
 def overview(*, filters: LogFilters) -> dict:
     """Headline figures over the filtered rows: 3 queries.
 
@@ -177,23 +180,30 @@ def token_usage(*, filters: LogFilters) -> dict:
     rows = (
         queryset.annotate(period=bucket_expression(group_by=group_by, vendor=vendor))
         .values("period")
-        .annotate(calls=Count("*"), prompt_tokens=Sum("prompt_tokens"),
-                  completion_tokens=Sum("completion_tokens"), total_tokens=Sum("total_tokens"),
-                  total_cost=Sum("cost_estimate"), priced=Count("cost_estimate"))
+        .annotate(
+            calls=Count("*"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            total_tokens=Sum("total_tokens"),
+            total_cost=Sum("cost_estimate"),
+            priced=Count("cost_estimate"),
+        )
     )
     found = {bucket_start(row["period"]): row for row in rows}
     results = []
     for period in starts:
         row = found.get(period, {})
-        results.append({
-            "period": period,
-            "calls": row.get("calls", 0),
-            "prompt_tokens": row.get("prompt_tokens") or 0,
-            "completion_tokens": row.get("completion_tokens") or 0,
-            "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _group_cost(row),
-            "unpriced_calls": row.get("calls", 0) - row.get("priced", 0),
-        })
+        results.append(
+            {
+                "period": period,
+                "calls": row.get("calls", 0),
+                "prompt_tokens": row.get("prompt_tokens") or 0,
+                "completion_tokens": row.get("completion_tokens") or 0,
+                "total_tokens": row.get("total_tokens") or 0,
+                "total_cost": _group_cost(row),
+                "unpriced_calls": row.get("calls", 0) - row.get("priced", 0),
+            }
+        )
     return {"group_by": group_by, "results": results}
 
 
@@ -205,26 +215,34 @@ def latency(*, filters: LogFilters) -> dict:
     queryset = matching_logs(filters=filters)
     rows = list(
         queryset.values("model_name")
-        .annotate(calls=Count("*"), avg_latency_ms=Avg("latency_ms"), min_latency_ms=Min("latency_ms"),
-                  max_latency_ms=Max("latency_ms"), avg_ttft=Avg("time_to_first_token_ms"))
+        .annotate(
+            calls=Count("*"),
+            avg_latency_ms=Avg("latency_ms"),
+            min_latency_ms=Min("latency_ms"),
+            max_latency_ms=Max("latency_ms"),
+            avg_ttft=Avg("time_to_first_token_ms"),
+        )
         .order_by("model_name")
     )
-    percentiles = grouped_latency_percentiles(queryset=queryset, group_by="model_name",
-                                              counts={row["model_name"]: row["calls"] for row in rows})
+    percentiles = grouped_latency_percentiles(
+        queryset=queryset, group_by="model_name", counts={row["model_name"]: row["calls"] for row in rows}
+    )
     results = []
     for row in rows:
         found = percentiles.get(row["model_name"], {})
-        results.append({
-            "model": row["model_name"],
-            "calls": row["calls"],
-            "avg_latency_ms": _ms(row["avg_latency_ms"]),
-            "p50_latency_ms": _ms(found.get(0.5)),
-            "p95_latency_ms": _ms(found.get(0.95)),
-            "p99_latency_ms": _ms(found.get(0.99)),
-            "min_latency_ms": _ms(row["min_latency_ms"]),
-            "max_latency_ms": _ms(row["max_latency_ms"]),
-            "avg_time_to_first_token_ms": _ms(row["avg_ttft"]),
-        })
+        results.append(
+            {
+                "model": row["model_name"],
+                "calls": row["calls"],
+                "avg_latency_ms": _ms(row["avg_latency_ms"]),
+                "p50_latency_ms": _ms(found.get(0.5)),
+                "p95_latency_ms": _ms(found.get(0.95)),
+                "p99_latency_ms": _ms(found.get(0.99)),
+                "min_latency_ms": _ms(row["min_latency_ms"]),
+                "max_latency_ms": _ms(row["max_latency_ms"]),
+                "avg_time_to_first_token_ms": _ms(row["avg_ttft"]),
+            }
+        )
     body = {"results": results}
     if filters.group_by:
         body["group_by"] = filters.group_by
@@ -243,15 +261,22 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
     rows = list(bucketed.values("period", "model_name").annotate(calls=Count("*"), avg=Avg("latency_ms")))
     averages = {(bucket_start(row["period"]), row["model_name"]): row["avg"] for row in rows}
     p95 = grouped_latency_percentiles(
-        queryset=bucketed, group_by=("period", "model_name"), fractions=(0.95,),
+        queryset=bucketed,
+        group_by=("period", "model_name"),
+        fractions=(0.95,),
         condition_for=bucket_condition(group_by),
         counts={(row["period"], row["model_name"]): row["calls"] for row in rows},
     )
     p95 = {(bucket_start(period), model): found[0.95] for (period, model), found in p95.items()}
     return [
-        {"period": period, "model": model,
-         "avg_latency_ms": _ms(averages.get((period, model))), "p95_latency_ms": _ms(p95.get((period, model)))}
-        for period in starts for model in models
+        {
+            "period": period,
+            "model": model,
+            "avg_latency_ms": _ms(averages.get((period, model))),
+            "p95_latency_ms": _ms(p95.get((period, model))),
+        }
+        for period in starts
+        for model in models
     ]
 
 
@@ -265,14 +290,19 @@ def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
     source, params = _filtered_from(queryset)
     error = LLMRequestLog.Status.ERROR
     with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f"SELECT model_name, COUNT(*), COUNT(*) FILTER (WHERE status = %s) {source} "
-                       "GROUP BY model_name", [error, *params])
+        cursor.execute(
+            f"SELECT model_name, COUNT(*), COUNT(*) FILTER (WHERE status = %s) {source} GROUP BY model_name",
+            [error, *params],
+        )
         by_model_rows = sorted(cursor.fetchall(), key=lambda row: (-row[2], row[0]))
         cursor.execute(f"SELECT error_type, COUNT(*) {source} AND status = %s GROUP BY error_type", [*params, error])
         by_type = sorted(cursor.fetchall(), key=lambda row: (-row[1], row[0]))
-        cursor.execute(f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
-                       f"SUBSTR(error_message, 1, {PREVIEW_CHARS}) {source} AND status = %s "
-                       "ORDER BY timestamp DESC, id DESC LIMIT %s", [*params, error, recent_count])
+        cursor.execute(
+            f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
+            f"SUBSTR(error_message, 1, {PREVIEW_CHARS}) {source} AND status = %s "
+            "ORDER BY timestamp DESC, id DESC LIMIT %s",
+            [*params, error, recent_count],
+        )
         recent = cursor.fetchall()
     calls = sum(row[1] for row in by_model_rows)
     total_errors = sum(row[2] for row in by_model_rows)
@@ -280,18 +310,29 @@ def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
         "total_errors": total_errors,
         "error_rate": error_rate(errors=total_errors, calls=calls),
         "by_type": [
-            {"error_type": error_type or "unknown", "count": count,
-             "percentage": percentage(part=count, whole=total_errors)}
+            {
+                "error_type": error_type or "unknown",
+                "count": count,
+                "percentage": percentage(part=count, whole=total_errors),
+            }
             for error_type, count in by_type
         ],
         "by_model": [
             {"model": model, "errors": errors_, "calls": calls_, "error_rate": error_rate(errors=errors_, calls=calls_)}
-            for model, calls_, errors_ in by_model_rows if errors_
+            for model, calls_, errors_ in by_model_rows
+            if errors_
         ],
         "recent": [
-            {"request_id": _uuid(request_id), "timestamp": _utc(timestamp), "model": model, "error_type": error_type,
-             "http_status": http_status, "latency_ms": _ms(latency_ms), "user_id": user_id,
-             "error_message": message}
+            {
+                "request_id": _uuid(request_id),
+                "timestamp": _utc(timestamp),
+                "model": model,
+                "error_type": error_type,
+                "http_status": http_status,
+                "latency_ms": _ms(latency_ms),
+                "user_id": user_id,
+                "error_message": message,
+            }
             for request_id, timestamp, model, error_type, http_status, latency_ms, user_id, message in recent
         ],
     }
@@ -301,25 +342,31 @@ def model_usage(*, filters: LogFilters) -> dict:
     """Per-model calls, share of calls (%), tokens, cost, latency and error rate: one GROUP BY + P95."""
     queryset = matching_logs(filters=filters)
     rows = list(queryset.values("model_name").annotate(**_sums()).order_by("-calls", "model_name"))
-    p95 = grouped_latency_percentiles(queryset=queryset, group_by="model_name", fractions=(0.95,),
-                                      counts={row["model_name"]: row["calls"] for row in rows})
+    p95 = grouped_latency_percentiles(
+        queryset=queryset,
+        group_by="model_name",
+        fractions=(0.95,),
+        counts={row["model_name"]: row["calls"] for row in rows},
+    )
     calls = sum(row["calls"] for row in rows)
-    return {"results": [
-        {
-            "model": row["model_name"],
-            "calls": row["calls"],
-            "share": percentage(part=row["calls"], whole=calls),
-            "prompt_tokens": row["prompt_tokens"] or 0,
-            "completion_tokens": row["completion_tokens"] or 0,
-            "total_tokens": row["total_tokens"] or 0,
-            "total_cost": _group_cost(row),
-            "unpriced_calls": row["calls"] - row["priced"],
-            "avg_latency_ms": _ms(row["avg_latency_ms"]),
-            "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
-            "error_rate": error_rate(errors=row["errors"], calls=row["calls"]),
-        }
-        for row in rows
-    ]}
+    return {
+        "results": [
+            {
+                "model": row["model_name"],
+                "calls": row["calls"],
+                "share": percentage(part=row["calls"], whole=calls),
+                "prompt_tokens": row["prompt_tokens"] or 0,
+                "completion_tokens": row["completion_tokens"] or 0,
+                "total_tokens": row["total_tokens"] or 0,
+                "total_cost": _group_cost(row),
+                "unpriced_calls": row["calls"] - row["priced"],
+                "avg_latency_ms": _ms(row["avg_latency_ms"]),
+                "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
+                "error_rate": error_rate(errors=row["errors"], calls=row["calls"]),
+            }
+            for row in rows
+        ]
+    }
 
 
 def _daily_rows_postgresql(queryset: QuerySet, *, days: list[datetime]) -> dict:
@@ -332,17 +379,20 @@ def _daily_rows_postgresql(queryset: QuerySet, *, days: list[datetime]) -> dict:
     """
     in_day = Q(timestamp__gte=RawSQL("days.day", ()), timestamp__lt=RawSQL("days.day + interval '1 day'", ()))
     per_day = (
-        queryset.filter(in_day).annotate(one=Value(1)).values("one")  # a constant: one row, no GROUP BY
-        .annotate(**_sums(), p95=PercentileCont("latency_ms", 0.95),
-                  users=unique_users())
+        queryset.filter(in_day)
+        .annotate(one=Value(1))
+        .values("one")  # a constant: one row, no GROUP BY
+        .annotate(**_sums(), p95=PercentileCont("latency_ms", 0.95), users=unique_users())
     )
     inner, params = per_day.query.sql_with_params()
-    sql = (f"SELECT days.day, per_day.* FROM unnest(%s::timestamptz[]) AS days(day) "
-           f"CROSS JOIN LATERAL ({inner}) AS per_day")
+    sql = (
+        f"SELECT days.day, per_day.* FROM unnest(%s::timestamptz[]) AS days(day) "
+        f"CROSS JOIN LATERAL ({inner}) AS per_day"
+    )
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, (days, *params))
         names = [column.name for column in cursor.description]
-        return {bucket_start(row[0]): dict(zip(names, row)) for row in cursor.fetchall()}
+        return {bucket_start(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
 
 def daily_stats(*, filters: LogFilters) -> dict:
@@ -363,26 +413,32 @@ def daily_stats(*, filters: LogFilters) -> dict:
         rows = list(bucketed.values("period").annotate(**_sums()))
         found = {bucket_start(row["period"]): row for row in rows}
         users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
-        p95 = grouped_latency_percentiles(queryset=bucketed, group_by="period", fractions=(0.95,),
-                                          condition_for=bucket_condition("day"),
-                                          counts={row["period"]: row["calls"] for row in rows})
+        p95 = grouped_latency_percentiles(
+            queryset=bucketed,
+            group_by="period",
+            fractions=(0.95,),
+            condition_for=bucket_condition("day"),
+            counts={row["period"]: row["calls"] for row in rows},
+        )
         p95 = {bucket_start(period): values[0.95] for period, values in p95.items()}
     results = []
     for day in starts:
         row = found.get(day, {})
         calls, errors_ = row.get("calls", 0), row.get("errors", 0)
-        results.append({
-            "date": day.date().isoformat(),
-            "calls": calls,
-            "errors": errors_,
-            "error_rate": error_rate(errors=errors_, calls=calls),
-            "total_tokens": row.get("total_tokens") or 0,
-            "total_cost": _group_cost(row),
-            "unpriced_calls": calls - row.get("priced", 0),
-            "avg_latency_ms": _ms(row.get("avg_latency_ms")),
-            "p95_latency_ms": _ms(p95.get(day)),
-            "unique_users": users.get(day, 0),
-        })
+        results.append(
+            {
+                "date": day.date().isoformat(),
+                "calls": calls,
+                "errors": errors_,
+                "error_rate": error_rate(errors=errors_, calls=calls),
+                "total_tokens": row.get("total_tokens") or 0,
+                "total_cost": _group_cost(row),
+                "unpriced_calls": calls - row.get("priced", 0),
+                "avg_latency_ms": _ms(row.get("avg_latency_ms")),
+                "p95_latency_ms": _ms(p95.get(day)),
+                "unique_users": users.get(day, 0),
+            }
+        )
     return {"results": results}
 
 
@@ -403,18 +459,28 @@ def feedback_analytics(*, filters: LogFilters) -> dict:
         found = {bucket_start(row["period"]): row for row in rows}
         for period in starts:
             row = found.get(period, {"total": 0, "up": 0})
-            over_time.append({"period": period, "total": row["total"], "thumbs_up": row["up"],
-                              "thumbs_down": row["total"] - row["up"],
-                              "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"])})
+            over_time.append(
+                {
+                    "period": period,
+                    "total": row["total"],
+                    "thumbs_up": row["up"],
+                    "thumbs_down": row["total"] - row["up"],
+                    "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"]),
+                }
+            )
     return {
         "total": overall["total"],
         "thumbs_up": overall["up"],
         "thumbs_down": overall["total"] - overall["up"],
         "satisfaction_rate": satisfaction_rate(thumbs_up=overall["up"], total=overall["total"]),
         "by_model": [
-            {"model": row["request__model_name"], "total": row["total"], "thumbs_up": row["up"],
-             "thumbs_down": row["total"] - row["up"],
-             "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"])}
+            {
+                "model": row["request__model_name"],
+                "total": row["total"],
+                "thumbs_up": row["up"],
+                "thumbs_down": row["total"] - row["up"],
+                "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"]),
+            }
             for row in by_model
         ],
         "group_by": group_by,

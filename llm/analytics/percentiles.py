@@ -5,6 +5,7 @@ linear interpolation between the two closest ranks; no rows gives None, not 0. P
 the aggregate; SQLite has none, so it ranks rows itself in one of two ways chosen by the shape
 of the question (see `_sqlite_percentiles`). Both engines are tested to give the same values.
 """
+
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
@@ -45,8 +46,9 @@ def _interpolate(low: float, high: float | None, position: float) -> float:
     return float(low) + (float(high) - float(low)) * weight
 
 
-def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]], *,
-                          use_index: str | None = None) -> dict:
+def _sqlite_ranked_values(
+    queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q, int]], *, use_index: str | None = None
+) -> dict:
     """For each (tag, filter, offset): the two latencies at ranks offset and offset+1, ascending.
 
     Each term is `ORDER BY latency_ms LIMIT 2 OFFSET k`: per model SQLite walks the
@@ -59,7 +61,7 @@ def _sqlite_ranked_values(queryset: QuerySet, wanted: Sequence[tuple[Hashable, Q
     connection = connections[queryset.db]
     for start in range(0, len(wanted), _SQLITE_COMPOUND_LIMIT):
         parts, params = [], []
-        for index, (tag, condition, offset) in enumerate(wanted[start:start + _SQLITE_COMPOUND_LIMIT]):
+        for index, (_tag, condition, offset) in enumerate(wanted[start : start + _SQLITE_COMPOUND_LIMIT]):
             inner = queryset.filter(condition).order_by("latency_ms").values_list("latency_ms")
             # The term's own condition first: given two ranges on timestamp (the request's window and
             # this bucket's slice) SQLite searches the index by the first one, and the window would
@@ -139,8 +141,13 @@ def _filtered_columns(queryset: QuerySet) -> set[str]:
     return set(_columns_in(queryset.query.where))
 
 
-def _sqlite_percentiles(base: QuerySet, names: tuple[str, ...], fractions: tuple[float, ...],
-                        condition_for: Callable[[Hashable], Q] | None, counts: dict | None) -> dict:
+def _sqlite_percentiles(
+    base: QuerySet,
+    names: tuple[str, ...],
+    fractions: tuple[float, ...],
+    condition_for: Callable[[Hashable], Q] | None,
+    counts: dict | None,
+) -> dict:
     index = None
     if condition_for is None and names == ("model_name",) and _filtered_columns(base) <= {"model_name", "timestamp"}:
         # Per model, walking the (model_name, latency_ms, timestamp) index to rank k reads no
@@ -188,8 +195,8 @@ def _sqlite_ranked_by_window(base: QuerySet, names: tuple[str, ...], fractions: 
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         for row in cursor.fetchall():
-            key = None if not names else (row[0] if len(names) == 1 else tuple(row[:len(names)]))
-            n, rank, value = row[len(names):]
+            key = None if not names else (row[0] if len(names) == 1 else tuple(row[: len(names)]))
+            n, rank, value = row[len(names) :]
             by_group.setdefault(key, (n, {}))[1][rank] = value
     result = {}
     for key, (n, values) in by_group.items():

@@ -4,12 +4,13 @@ Deliberately not in REST_FRAMEWORK's default classes: a key lets an application 
 calls and nothing else. The request gets an anonymous user and the key as request.auth,
 so no permission that looks at the user can ever pass on a key.
 """
+
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from llm.sources.ingest import ingest_key_find, ingest_key_touch
 from llm.models import IngestKey
+from llm.sources.ingest import ingest_key_find, ingest_key_touch
 
 MISSING_KEY = "An ingest key is required: 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
 

@@ -1,4 +1,5 @@
 """One error shape for the whole API: {"error": "...", "fields": {name: message}}."""
+
 import logging
 
 from django.db import OperationalError

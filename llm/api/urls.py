@@ -1,4 +1,5 @@
 """URLs of the REST API, mounted at /api/ by core/urls.py. Paths are the public contract."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 

@@ -3,6 +3,7 @@
 LLM_LOG_CAPTURE_TEXT=False stores no text at all; otherwise text past
 LLM_LOG_MAX_TEXT_CHARS is cut and marked, so a reader knows it is incomplete.
 """
+
 from django.conf import settings
 
 TRUNCATION_MARKER = "\n…[truncated {dropped} characters]"
@@ -24,8 +25,6 @@ def render_messages(messages: list[dict]) -> str:
     for message in messages:
         content = message.get("content", "")
         if isinstance(content, list):  # content parts: keep the text ones
-            content = "\n".join(
-                str(part["text"]) for part in content if isinstance(part, dict) and "text" in part
-            )
+            content = "\n".join(str(part["text"]) for part in content if isinstance(part, dict) and "text" in part)
         blocks.append(f"{message.get('role', 'user')}: {content}")
     return "\n\n".join(blocks)

@@ -4,6 +4,7 @@ Every source classifies through here: the same upstream failure (say a 504 from 
 the same dashboard category whether it was seen by groq_service, posted to /api/ingest/ or exported
 as an OpenTelemetry span.
 """
+
 from django.db import models
 
 
@@ -54,15 +55,24 @@ _BY_STATUS = {
 _TAXONOMY = frozenset(choice.value for choice in ErrorType)
 # Exception class names of the OpenAI-style SDKs (Groq, OpenAI, ...) and common spellings.
 _ALIASES = {
-    "ratelimiterror": ErrorType.RATE_LIMIT, "rate_limit_exceeded": ErrorType.RATE_LIMIT,
-    "apitimeouterror": ErrorType.TIMEOUT, "timeouterror": ErrorType.TIMEOUT, "readtimeout": ErrorType.TIMEOUT,
-    "connecttimeout": ErrorType.TIMEOUT, "timeoutexception": ErrorType.TIMEOUT,
-    "apiconnectionerror": ErrorType.CONNECTION, "connectionerror": ErrorType.CONNECTION,
+    "ratelimiterror": ErrorType.RATE_LIMIT,
+    "rate_limit_exceeded": ErrorType.RATE_LIMIT,
+    "apitimeouterror": ErrorType.TIMEOUT,
+    "timeouterror": ErrorType.TIMEOUT,
+    "readtimeout": ErrorType.TIMEOUT,
+    "connecttimeout": ErrorType.TIMEOUT,
+    "timeoutexception": ErrorType.TIMEOUT,
+    "apiconnectionerror": ErrorType.CONNECTION,
+    "connectionerror": ErrorType.CONNECTION,
     "connecterror": ErrorType.CONNECTION,
-    "authenticationerror": ErrorType.AUTHENTICATION, "permissiondeniederror": ErrorType.PERMISSION,
-    "badrequesterror": ErrorType.BAD_REQUEST, "notfounderror": ErrorType.BAD_REQUEST,
-    "unprocessableentityerror": ErrorType.BAD_REQUEST, "context_length_exceeded": ErrorType.CONTEXT_LENGTH,
-    "internalservererror": ErrorType.SERVER_ERROR, "apistatuserror": ErrorType.SERVER_ERROR,
+    "authenticationerror": ErrorType.AUTHENTICATION,
+    "permissiondeniederror": ErrorType.PERMISSION,
+    "badrequesterror": ErrorType.BAD_REQUEST,
+    "notfounderror": ErrorType.BAD_REQUEST,
+    "unprocessableentityerror": ErrorType.BAD_REQUEST,
+    "context_length_exceeded": ErrorType.CONTEXT_LENGTH,
+    "internalservererror": ErrorType.SERVER_ERROR,
+    "apistatuserror": ErrorType.SERVER_ERROR,
     "cancellederror": ErrorType.CANCELLED,
 }
 

@@ -3,6 +3,7 @@
 The row never joins the caller's transaction: the call happened (and was paid for) whether or not
 the caller's work commits (see _save_beside_callers_transaction).
 """
+
 import logging
 
 from django.conf import settings

@@ -3,6 +3,7 @@
 cost = ((prompt - cached) * input + cached * cached_input + completion * output) / 1e6, in USD,
 rounded to 6 places. A model with no price at that time costs None ("unpriced"), never 0.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -129,8 +130,18 @@ def recompute_costs(
         queryset = queryset.filter(model_name=model_name)
     if since is not None:
         queryset = queryset.filter(timestamp__gte=since)
-    columns = ("pk", "provider", "model_name", "timestamp", "prompt_tokens", "completion_tokens",
-               "cached_prompt_tokens", "cost_estimate", "metadata__usage_unknown", f"metadata__{COST_SOURCE_KEY}")
+    columns = (
+        "pk",
+        "provider",
+        "model_name",
+        "timestamp",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_prompt_tokens",
+        "cost_estimate",
+        "metadata__usage_unknown",
+        f"metadata__{COST_SOURCE_KEY}",
+    )
     examined = changed = unpriced = sender_kept = 0
     before = after = Decimal(0)
     last_pk = 0
@@ -147,8 +158,14 @@ def recompute_costs(
                 sender_kept += 1
                 continue
             examined += 1
-            new = book.cost(provider=provider, model_name=model, at=at, prompt_tokens=prompt,
-                            completion_tokens=completion, cached_prompt_tokens=cached)
+            new = book.cost(
+                provider=provider,
+                model_name=model,
+                at=at,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cached_prompt_tokens=cached,
+            )
             unpriced += new is None
             if new != old:
                 changed += 1
@@ -157,5 +174,11 @@ def recompute_costs(
                 updates.append(LLMRequestLog(pk=pk, cost_estimate=new))
         if updates and not dry_run:
             LLMRequestLog.objects.bulk_update(updates, ["cost_estimate"], batch_size=500)
-    return RecomputeResult(examined=examined, changed=changed, unpriced=unpriced, cost_before=before,
-                           cost_after=after, sender_kept=sender_kept)
+    return RecomputeResult(
+        examined=examined,
+        changed=changed,
+        unpriced=unpriced,
+        cost_before=before,
+        cost_after=after,
+        sender_kept=sender_kept,
+    )

@@ -12,6 +12,7 @@ what they received into a CallRecord; build_rows turns records into unsaved LLMR
 - cost: the sender's when it gave one (marked so recompute_costs keeps it), none when the usage is
   unknown (zero tokens would price as a made-up $0), else the ModelPrice in effect at the call's time.
 """
+
 from __future__ import annotations
 
 import logging

@@ -14,6 +14,7 @@ outage): `<spool>.flushing.offset` then holds the byte offset of the first recor
 the next flush resumes there. The offset is written after the insert and removed before the file it
 points into, so a crash can only make a flush re-read records, never skip one.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from llm.models import LLMRequestLog
 from llm.calls.record import price_rows
 from llm.calls.storage import bulk_insert
+from llm.models import LLMRequestLog
 
 try:
     import fcntl

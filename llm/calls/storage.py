@@ -4,6 +4,7 @@ Django's bulk_create caps SQLite at a few dozen rows per statement and its
 delete() loads every row (texts included) to cascade; at a million calls both
 matter, so bulk paths go through here.
 """
+
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, router, transaction
@@ -53,7 +54,7 @@ def _pg_insert_pages(cursor, head: str, tail: str, rows: list[tuple]) -> int:
     template = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
     inserted = 0
     for start in range(0, len(rows), _PG_PAGE):
-        values = b", ".join(raw.mogrify(template, row) for row in rows[start:start + _PG_PAGE])
+        values = b", ".join(raw.mogrify(template, row) for row in rows[start : start + _PG_PAGE])
         # No params: Django passes the SQL through untouched, so a "%" inside values is safe
         # (Django sets client_encoding to UTF8, hence the plain decode).
         cursor.execute(head + values.decode() + tail)

@@ -5,6 +5,7 @@ REST API, so what a page shows is exactly what the API returns. The views only a
 known before the first request: the banners (firing alerts, unsaved calls, alert checks not
 running), the priced models for pickers, and whether Groq is configured.
 """
+
 import logging
 from datetime import datetime, timedelta
 

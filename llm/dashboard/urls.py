@@ -1,4 +1,5 @@
 """URLs of the dashboard pages, mounted at the site root by core/urls.py."""
+
 from django.urls import path
 
 from llm.dashboard import pages

@@ -4,12 +4,13 @@ Source: Groq's pricing page, list of 2026 (read 2026-11). The rows are dated
 2020-01-01 so that they act as the baseline for every earlier call; a later
 price change is a new row with a later effective_from, never an edit.
 """
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import migrations
 
-BASELINE = datetime(2020, 1, 1, tzinfo=timezone.utc)
+BASELINE = datetime(2020, 1, 1, tzinfo=UTC)
 NOTE = "Groq published price list, 2026"
 
 # model, input, cached input (None: same as input), output

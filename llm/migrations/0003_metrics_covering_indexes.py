@@ -4,18 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llm', '0002_seed_groq_prices'),
+        ("llm", "0002_seed_groq_prices"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='llmrequestlog',
-            index=models.Index(fields=['timestamp', 'model_name', 'status', 'latency_ms', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_estimate', 'user_id', 'time_to_first_token_ms'], name='llm_log_metrics_cover_idx'),
+            model_name="llmrequestlog",
+            index=models.Index(
+                fields=[
+                    "timestamp",
+                    "model_name",
+                    "status",
+                    "latency_ms",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "total_tokens",
+                    "cost_estimate",
+                    "user_id",
+                    "time_to_first_token_ms",
+                ],
+                name="llm_log_metrics_cover_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='llmrequestlog',
-            index=models.Index(fields=['model_name', 'latency_ms', 'timestamp'], name='llm_log_model_latency_idx'),
+            model_name="llmrequestlog",
+            index=models.Index(fields=["model_name", "latency_ms", "timestamp"], name="llm_log_model_latency_idx"),
         ),
     ]

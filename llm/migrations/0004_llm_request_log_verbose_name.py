@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llm', '0003_metrics_covering_indexes'),
+        ("llm", "0003_metrics_covering_indexes"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='llmrequestlog',
-            options={'ordering': ['-timestamp', '-id'], 'verbose_name': 'LLM request log'},
+            name="llmrequestlog",
+            options={"ordering": ["-timestamp", "-id"], "verbose_name": "LLM request log"},
         ),
     ]

@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llm', '0004_llm_request_log_verbose_name'),
+        ("llm", "0004_llm_request_log_verbose_name"),
     ]
 
     # The new index first, so time-windowed queries keep an index while the old one goes.
     operations = [
         migrations.AddIndex(
-            model_name='llmrequestlog',
-            index=models.Index(fields=['timestamp', 'id'], name='llm_log_ts_id_idx'),
+            model_name="llmrequestlog",
+            index=models.Index(fields=["timestamp", "id"], name="llm_log_ts_id_idx"),
         ),
         migrations.RemoveIndex(
-            model_name='llmrequestlog',
-            name='llm_log_ts_idx',
+            model_name="llmrequestlog",
+            name="llm_log_ts_idx",
         ),
     ]

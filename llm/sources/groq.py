@@ -12,6 +12,7 @@ One SDK client per process (per event loop for the async one) is reused, so conn
 it is rebuilt only when the GROQ_* settings change. The API key is read when a call is made, never at
 import, and is scrubbed from anything stored.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -228,7 +229,9 @@ def classify(exc: BaseException) -> _Failure:
         return _Failure(ErrorType.TIMEOUT, f"Timed out after {settings.GROQ_TIMEOUT:g} s")
     if isinstance(exc, groq.APIConnectionError | httpx.TransportError):
         cause = exc.__cause__ or exc
-        return _Failure(ErrorType.CONNECTION, f"{exc} ({type(cause).__name__}: {cause})" if cause is not exc else str(exc))
+        return _Failure(
+            ErrorType.CONNECTION, f"{exc} ({type(cause).__name__}: {cause})" if cause is not exc else str(exc)
+        )
     if isinstance(exc, groq.APIStatusError):
         message, code = _provider_error(exc.body)
         message = message or str(exc)
@@ -443,7 +446,10 @@ class GroqService:
                 if self._client is None or self._client_config != config:
                     api_key, base_url, timeout, retries = config
                     self._client = groq.Groq(
-                        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=retries,
+                        api_key=api_key,
+                        base_url=base_url,
+                        timeout=timeout,
+                        max_retries=retries,
                         http_client=groq.DefaultHttpxClient(event_hooks={"request": [_count_attempt]}),
                     )
                     self._client_config = config
@@ -459,7 +465,10 @@ class GroqService:
         if entry is None or entry[0] != config:
             api_key, base_url, timeout, retries = config
             client = groq.AsyncGroq(
-                api_key=api_key, base_url=base_url, timeout=timeout, max_retries=retries,
+                api_key=api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=retries,
                 http_client=groq.DefaultAsyncHttpxClient(event_hooks={"request": [_acount_attempt]}),
             )
             entry = (config, client)
@@ -533,8 +542,16 @@ class GroqService:
         (after logging the failed call) on any failure; ValueError when neither prompt nor messages is given.
         """
         call = self._start(
-            prompt, model=model, user_id=user_id, session_id=session_id, system_prompt=system_prompt,
-            messages=messages, max_tokens=max_tokens, temperature=temperature, metadata=metadata, source=source,
+            prompt,
+            model=model,
+            user_id=user_id,
+            session_id=session_id,
+            system_prompt=system_prompt,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            metadata=metadata,
+            source=source,
         )
         try:
             client = self.client
@@ -559,8 +576,15 @@ class GroqService:
     @staticmethod
     def _defaults(kwargs: dict) -> dict:
         values = {
-            "model": None, "user_id": None, "session_id": None, "system_prompt": None, "messages": None,
-            "max_tokens": 1024, "temperature": 0.7, "metadata": None, "source": Source.SDK,
+            "model": None,
+            "user_id": None,
+            "session_id": None,
+            "system_prompt": None,
+            "messages": None,
+            "max_tokens": 1024,
+            "temperature": 0.7,
+            "metadata": None,
+            "source": Source.SDK,
         }
         unknown = set(kwargs) - set(values)
         if unknown:

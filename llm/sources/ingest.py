@@ -5,6 +5,7 @@ event is rejected alone (the rest of its batch is stored), a bad body as a whole
 becomes a CallRecord, and the builder (llm/calls/record.py) applies the same storage rules as to
 every other call: text capture, error category, cost from ModelPrice when the sender gives none.
 """
+
 import hashlib
 import hmac
 import json
@@ -14,8 +15,7 @@ import secrets
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -45,6 +45,7 @@ VISIBLE_PREFIX_LENGTH = 12
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 # --- Keys -------------------------------------------------------------------------------
+
 
 def _hash_secret(secret: str) -> str:
     # A fast hash is enough: the secret carries 256 random bits, so there is nothing to
@@ -88,6 +89,7 @@ def ingest_key_revoke(*, key: IngestKey) -> None:
 
 
 # --- Request bodies ---------------------------------------------------------------------
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -145,7 +147,7 @@ def _gunzip(data: bytes, *, max_bytes: int, too_large: Exception) -> bytes:
                     raise exceptions.ParseError("Truncated gzip body.")
                 # Fed a slice at a time: at the end of a member zlib copies what is left of its
                 # input into unused_data, so feeding the whole rest would copy it once per member.
-                chunk = view[position:position + _GZIP_CHUNK]
+                chunk = view[position : position + _GZIP_CHUNK]
                 out += inflater.decompress(chunk, max_bytes + 1 - len(out))
                 if len(out) > max_bytes:
                     raise too_large
@@ -215,6 +217,7 @@ def batch_events(*, payload: Any, max_events: int) -> list:
 
 # --- Events -----------------------------------------------------------------------------
 
+
 class _Invalid(Exception):
     pass
 
@@ -274,7 +277,7 @@ def _timestamp(value) -> datetime:
     earliest, latest = timestamp_window(now=timezone.now())
     try:
         # In UTC now, so a time at the edge of year 1 or 9999 fails here and not in the database.
-        moment = moment.astimezone(dt_timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (OverflowError, ValueError):
         raise _Invalid(f"Must be {TIMESTAMP_WINDOW}.") from None
     if not earliest <= moment <= latest:
@@ -411,10 +414,19 @@ _EVENT_FIELDS = {
     "cost_estimate": _cost,
 }
 
-_NUMBER_FIELDS = frozenset({
-    "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "latency_ms", "time_to_first_token_ms",
-    "http_status", "temperature", "max_tokens", "cost_estimate",
-})
+_NUMBER_FIELDS = frozenset(
+    {
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_prompt_tokens",
+        "latency_ms",
+        "time_to_first_token_ms",
+        "http_status",
+        "temperature",
+        "max_tokens",
+        "cost_estimate",
+    }
+)
 
 
 def _field_name(name: str) -> str:
@@ -531,13 +543,17 @@ def ingest_events(*, events: list, ingest_key: IngestKey | None) -> BatchReport:
     given = [record.request_id for _, record in records]
     known = set(LLMRequestLog.objects.filter(request_id__in=given).values_list("request_id", flat=True))
     fresh = [(index, record) for index, record in records if record.request_id not in known]
-    report.duplicates.extend({"index": index, "request_id": str(record.request_id)}
-                             for index, record in records if record.request_id in known)
+    report.duplicates.extend(
+        {"index": index, "request_id": str(record.request_id)}
+        for index, record in records
+        if record.request_id in known
+    )
     rows = []
     for (index, record), built in zip(fresh, build_rows([r for _, r in fresh], now=now), strict=True):
         if isinstance(built, InvalidCall):
-            report.rejected.append({"index": index, "request_id": str(record.request_id),
-                                    "fields": {built.field: built.message}})
+            report.rejected.append(
+                {"index": index, "request_id": str(record.request_id), "fields": {built.field: built.message}}
+            )
         else:
             report.accepted.append({"index": index, "request_id": str(record.request_id)})
             rows.append(built)

@@ -5,15 +5,16 @@ Understands three ways LLM calls are described on spans: the GenAI semantic conv
 OpenInference. Spans that are not LLM calls (HTTP, database, app code) are counted and
 skipped; a span is stored once per (trace_id, span_id), so a retried export is harmless.
 """
+
 import base64
 import json
 import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
+from django.utils import timezone
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -22,8 +23,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rest_framework import exceptions
-
-from django.utils import timezone
 
 from llm.calls.capture import render_messages
 from llm.calls.errors import classify_reported
@@ -57,6 +56,7 @@ class _Rejected(Exception):
 
 
 # --- Wire formats -------------------------------------------------------------------------
+
 
 def decode_request(*, body: bytes, media_type: str) -> tuple[ExportTraceServiceRequest, list[str]]:
     """Decode an OTLP/HTTP trace export (protobuf, or OTLP/JSON with hex ids); ParseError (400) when undecodable.
@@ -178,6 +178,7 @@ def encode_response(*, rejected: int, message: str, media_type: str) -> bytes:
 
 # --- Spans → rows ---------------------------------------------------------------------
 
+
 def attribute_value(value):
     """A Python value for an OTLP AnyValue (arrays → lists, kvlists → dicts, bytes → hex).
 
@@ -294,9 +295,7 @@ def _invocation_parameters(attrs: dict) -> dict:
     return params if isinstance(params, dict) else {}
 
 
-def span_record(
-    span, attrs: dict, *, resource: dict, scope_name: str, ingest_key: IngestKey | None
-) -> CallRecord:
+def span_record(span, attrs: dict, *, resource: dict, scope_name: str, ingest_key: IngestKey | None) -> CallRecord:
     """The call one LLM span describes, for the builder; raises _Rejected when it cannot be stored."""
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
     if len(trace_id) != 32 or len(span_id) != 16 or not int(trace_id, 16) or not int(span_id, 16):
@@ -332,7 +331,7 @@ def span_record(
     }
     return CallRecord(
         request_id=uuid.uuid5(_SPAN_NAMESPACE, trace_id + span_id),
-        timestamp=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=dt_timezone.utc),
+        timestamp=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=UTC),
         # The requested model is the one priced and grouped by; a dated response model
         # ("...-2024-08-06") would match no price.
         model=request_model or response_model or "unknown",
@@ -482,6 +481,7 @@ def _indexed_messages(attrs: dict, deprecated_side: str, openinference_side: str
 
 # --- Storing ----------------------------------------------------------------------------
 
+
 @dataclass
 class SpanReport:
     stored: int = 0
@@ -513,8 +513,9 @@ def ingest_spans(
                     continue
                 try:
                     records.append(
-                        span_record(span, attrs, resource=resource, scope_name=scope_spans.scope.name,
-                                    ingest_key=ingest_key)
+                        span_record(
+                            span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key
+                        )
                     )
                     names.append(span.name)
                 except _Rejected as exc:

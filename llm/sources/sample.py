@@ -5,6 +5,7 @@ log-normal latency with a long tail, a daily rhythm, 2-5 % errors across the
 taxonomy with a few bursts, cached prompt tokens on the models that cache,
 and some user feedback.
 """
+
 import math
 import random
 import uuid
@@ -75,10 +76,15 @@ WORDS = (
 # A comment always agrees with its rating: the feedback page lists them side by side.
 FEEDBACK_COMMENTS = {
     UserFeedback.Rating.THUMBS_UP: [
-        "Exactly what I needed.", "Helpful summary.", "Fast and accurate.", "Correct, if a little long.",
+        "Exactly what I needed.",
+        "Helpful summary.",
+        "Fast and accurate.",
+        "Correct, if a little long.",
     ],
     UserFeedback.Rating.THUMBS_DOWN: [
-        "Wrong invoice number.", "Hallucinated a policy that does not exist.", "Missed the second question.",
+        "Wrong invoice number.",
+        "Hallucinated a policy that does not exist.",
+        "Missed the second question.",
         "Too long to be useful.",
     ],
 }
@@ -194,7 +200,13 @@ class SampleResult:
 
 
 def store_sample_calls(
-    *, count: int, days: int, seed: int, end: datetime, text_chars: int = 400, batch_size: int = 5000,
+    *,
+    count: int,
+    days: int,
+    seed: int,
+    end: datetime,
+    text_chars: int = 400,
+    batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> SampleResult:
     """Generate and store `count` sample calls (and their feedback) in batches, each its own transaction.
@@ -207,8 +219,9 @@ def store_sample_calls(
     calls = generate_calls(count=count, days=days, seed=seed, end=end, text_chars=text_chars)
     for batch in iter_chunks(calls, batch_size):
         known = set(
-            LLMRequestLog.objects.filter(request_id__in=[call.request_id for call, _ in batch])
-            .values_list("request_id", flat=True)
+            LLMRequestLog.objects.filter(request_id__in=[call.request_id for call, _ in batch]).values_list(
+                "request_id", flat=True
+            )
         )
         fresh = [(call, fb) for call, fb in batch if call.request_id not in known]
         rows = build_rows([call for call, _ in fresh], prices=prices)

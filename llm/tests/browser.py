@@ -7,6 +7,7 @@ them. Chromium is never downloaded (`playwright install` is not used): without /
 tests are skipped with a reason. bench/bench_dashboard.py launches its browser and logs in with
 launch_chromium() and session_for() too.
 """
+
 import os
 import shutil
 from pathlib import Path
@@ -91,7 +92,10 @@ class Dashboard:
         # Playwright's wait_for_function evaluates its predicate with eval(), which the pages'
         # Content-Security-Policy forbids; test_browser_csp.py opens every page with it enforced.
         self.context = self.browser.new_context(
-            viewport=viewport, base_url=self.base_url, locale="en-US", timezone_id=timezone_id,
+            viewport=viewport,
+            base_url=self.base_url,
+            locale="en-US",
+            timezone_id=timezone_id,
             bypass_csp=not enforce_csp,
         )
         self.context.route("**/*", self._only_our_host)

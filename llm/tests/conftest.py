@@ -1,4 +1,5 @@
 """The shared cast: an admin, an on-call engineer (regular user) and API clients for each; a frozen clock."""
+
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal

@@ -31,6 +31,7 @@ API (kept small on purpose; other test modules rely on it):
 
 Responses use HTTP/1.1 keep-alive (as Groq does), so connection pooling in the client is exercised.
 """
+
 from __future__ import annotations
 
 import json
@@ -347,7 +348,11 @@ def _stream_events(payload: dict, chunks: list[str], model: str):
     }
 
     def chunk(delta, finish_reason=None, **extra):
-        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra}
+        return {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            **extra,
+        }
 
     yield _sse(chunk({"role": "assistant", "content": ""}, x_groq={"id": groq_id}))
     for index, text in enumerate(chunks):
@@ -360,7 +365,8 @@ def _stream_events(payload: dict, chunks: list[str], model: str):
         return
     if payload.get("error"):
         # What Groq sends when it stops a stream early: an error event, then the connection ends.
-        yield f"event: error\ndata: {json.dumps({'error': {'message': payload['error'], 'type': 'internal_server_error'}})}\n\n".encode()
+        error = {"error": {"message": payload["error"], "type": "internal_server_error"}}
+        yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
         return
     final = chunk({}, payload["finish_reason"], x_groq={"id": groq_id, "usage": payload["usage"]})
     if payload.get("top_level_usage"):

@@ -5,6 +5,7 @@ a secret key, plain-http cookies and no HTTPS redirect for the test client, and 
 Groq key that is obviously fake. DATABASE_URL is deliberately left alone: set it
 to run the same suite on PostgreSQL.
 """
+
 import os
 
 TEST_ENV = {

@@ -1,4 +1,5 @@
 """The admin lists every model, logged in; anonymous users are sent to its login."""
+
 import re
 
 import pytest
@@ -116,8 +117,8 @@ def test_it_shows_a_capped_count_as_a_lower_bound_in_the_log_list(client, admin_
 
 
 def test_it_creates_an_ingest_key_in_the_admin_and_shows_its_secret_once(client, admin_user):
-    from llm.sources.ingest import ingest_key_find
     from llm.models import IngestKey
+    from llm.sources.ingest import ingest_key_find
 
     client.force_login(admin_user)
     response = client.post("/admin/llm/ingestkey/add/", {"name": "billing-service"}, follow=True)

@@ -1,5 +1,6 @@
 """llm.alerts: reading each metric (rules), the ok/firing state machine (state), notifications (notify) and
 the backtest."""
+
 import threading
 from datetime import timedelta
 
@@ -72,8 +73,12 @@ def test_it_fires_error_rate_only_above_threshold(frozen, add_calls, errors, fir
 @pytest.mark.parametrize(
     ("comparison", "expected"),
     # Error rates 4 %, 5 % and 6 % against a threshold of 5.
-    [("gt", [False, False, True]), ("gte", [False, True, True]), ("lt", [True, False, False]),
-     ("lte", [True, True, False])],
+    [
+        ("gt", [False, False, True]),
+        ("gte", [False, True, True]),
+        ("lt", [True, False, False]),
+        ("lte", [True, True, False]),
+    ],
 )
 def test_it_applies_each_comparison(frozen, comparison, expected):
     rule = make_rule(comparison=comparison, threshold=5)
@@ -249,7 +254,9 @@ def test_it_records_the_alert_with_its_window_and_value(frozen, add_calls):
     assert alert.notified_at == NOW
     assert alert.notification_error == ""
     assert alert.is_reminder is False
-    assert alert.message == "API errors: Error rate 20 % (threshold > 5 %) over the last 60 minutes (all models, 50 calls)"
+    assert (
+        alert.message == "API errors: Error rate 20 % (threshold > 5 %) over the last 60 minutes (all models, 50 calls)"
+    )
     rule.refresh_from_db()
     assert (rule.state, rule.last_value, rule.last_evaluated_at) == ("firing", 20.0, NOW)
 
@@ -464,8 +471,12 @@ def test_it_posts_a_slack_compatible_webhook(frozen, add_calls, webhook_server, 
     assert payload["value"] == 20.0
     assert payload["calls"] == 20
     assert payload["rule"] == {
-        "id": rule.pk, "name": "API errors", "metric_type": "error_rate", "comparison": "gt",
-        "threshold": 5.0, "model_name": "",
+        "id": rule.pk,
+        "name": "API errors",
+        "metric_type": "error_rate",
+        "comparison": "gt",
+        "threshold": 5.0,
+        "model_name": "",
     }
     assert payload["window_start"] == "2026-03-02T11:00:00Z"
     assert payload["window_end"] == "2026-03-02T12:00:00Z"
@@ -474,9 +485,7 @@ def test_it_posts_a_slack_compatible_webhook(frozen, add_calls, webhook_server, 
 
 
 @pytest.mark.django_db
-def test_it_retries_a_failing_webhook_twice_and_records_the_error(
-    frozen, add_calls, webhook_server, fast_webhooks
-):
+def test_it_retries_a_failing_webhook_twice_and_records_the_error(frozen, add_calls, webhook_server, fast_webhooks):
     rule = make_rule(webhook_url=webhook_server.url("/fail"))
     add_calls(20, errors=20)
 
@@ -652,7 +661,8 @@ def test_it_steps_through_fire_remind_and_resolve_as_a_pure_function():
     later = t0 + timedelta(minutes=59)
     assert alert_state.step(state=firing, value=9.0, sample=20, now=later, rule=rule) == (firing, "none")
     assert alert_state.step(state=firing, value=9.0, sample=20, now=t0 + timedelta(minutes=60), rule=rule) == (
-        RuleState(AlertRule.State.FIRING, t0 + timedelta(minutes=60)), "reminded"
+        RuleState(AlertRule.State.FIRING, t0 + timedelta(minutes=60)),
+        "reminded",
     )
     assert alert_state.step(state=firing, value=9.0, sample=20, now=t0, rule=rule) == (firing, "none")  # same instant
     assert alert_state.step(state=firing, value=1.0, sample=20, now=t0, rule=rule) == (ok, "resolved")
@@ -661,7 +671,8 @@ def test_it_steps_through_fire_remind_and_resolve_as_a_pure_function():
     assert alert_state.step(state=ok, value=5.0, sample=20, now=t0, rule=rule) == (ok, "none")  # not above 5
     orphan = RuleState(AlertRule.State.FIRING, None)  # firing, its alerts deleted by hand
     assert alert_state.step(state=orphan, value=9.0, sample=20, now=t0, rule=rule) == (
-        RuleState(AlertRule.State.FIRING, t0), "fired"
+        RuleState(AlertRule.State.FIRING, t0),
+        "fired",
     )
 
 
@@ -671,10 +682,32 @@ def test_it_backtests_exactly_what_the_live_check_does_on_the_same_series(add_ca
     """Replay one day of hourly windows through check_alerts at each window's end and through the
     backtest: the same fires, reminders and windows."""
     # Per hour (oldest first): (calls, errors, tokens per call). Incidents, quiet hours, thin hours.
-    series = [(20, 0, 10), (20, 10, 10), (20, 10, 40), (20, 10, 10), (20, 10, 10), (20, 0, 10), (3, 3, 500),
-              (20, 0, 10), (0, 0, 0), (20, 8, 50), (20, 9, 200), (20, 0, 10), (20, 10, 10), (20, 1, 40),
-              (20, 10, 10), (20, 10, 10), (20, 10, 10), (20, 0, 200), (20, 0, 10), (20, 2, 10), (20, 10, 60),
-              (20, 0, 10), (20, 10, 10), (20, 0, 10)]
+    series = [
+        (20, 0, 10),
+        (20, 10, 10),
+        (20, 10, 40),
+        (20, 10, 10),
+        (20, 10, 10),
+        (20, 0, 10),
+        (3, 3, 500),
+        (20, 0, 10),
+        (0, 0, 0),
+        (20, 8, 50),
+        (20, 9, 200),
+        (20, 0, 10),
+        (20, 10, 10),
+        (20, 1, 40),
+        (20, 10, 10),
+        (20, 10, 10),
+        (20, 10, 10),
+        (20, 0, 200),
+        (20, 0, 10),
+        (20, 2, 10),
+        (20, 10, 60),
+        (20, 0, 10),
+        (20, 10, 10),
+        (20, 0, 10),
+    ]
     hours = len(series)
     for index, (count, errors, tokens) in enumerate(series):
         minutes_ago = (hours - index) * 60 - 30
@@ -691,8 +724,11 @@ def test_it_backtests_exactly_what_the_live_check_does_on_the_same_series(add_ca
             result = check(rule, now=window_end)
         if result.action == "fired":
             live_fires.append(
-                {"window_start": iso_utc(window_end - timedelta(hours=1)), "window_end": iso_utc(window_end),
-                 "value": result.reading.value}
+                {
+                    "window_start": iso_utc(window_end - timedelta(hours=1)),
+                    "window_end": iso_utc(window_end),
+                    "value": result.reading.value,
+                }
             )
         live_reminders += result.action == "reminded"
 

@@ -1,4 +1,5 @@
 """The alerts page in a real browser: create (after a validation error), toggle, acknowledge, delete."""
+
 from datetime import timedelta
 
 import pytest
@@ -76,12 +77,19 @@ def test_it_toggles_previews_and_deletes_a_rule(dash, alice):
 def test_it_acknowledges_a_triggered_alert(dash, alice):
     rule = AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5, state="firing")
     alert = AlertLog.objects.create(
-        alert_rule=rule, message="Error rate 9% > 5%", metric_value=9, threshold=5,
+        alert_rule=rule,
+        message="Error rate 9% > 5%",
+        metric_value=9,
+        threshold=5,
         triggered_at=timezone.now() - timedelta(minutes=5),
     )
     AlertLog.objects.create(
-        alert_rule=rule, message="Error rate 7% > 5%", metric_value=7, threshold=5,
-        triggered_at=timezone.now() - timedelta(days=1), resolved_at=timezone.now() - timedelta(hours=20),
+        alert_rule=rule,
+        message="Error rate 7% > 5%",
+        metric_value=7,
+        threshold=5,
+        triggered_at=timezone.now() - timedelta(days=1),
+        resolved_at=timezone.now() - timedelta(hours=20),
     )
     dash.open_context(user=alice)
     page = dash.goto("/alerts/")
@@ -104,12 +112,28 @@ def box(locator) -> dict:
 
 
 def test_it_wraps_a_long_message_inside_its_cell_and_shows_units(dash, alice):
-    rule = AlertRule.objects.create(name="Slow calls", metric_type="latency", threshold=5000, comparison="gt",
-                                    state="firing", last_evaluated_at=timezone.now())
-    message = ("Slow calls: P95 latency 7250.5 ms (threshold > 5000 ms) over the last 60 minutes for "
-               + "meta-llama/" + "llama-4-scout-17b-16e-instruct-" * 8 + " and " + "many more words " * 30)
-    alert = AlertLog.objects.create(alert_rule=rule, message=message, metric_value=7250.5, threshold=5000,
-                                    triggered_at=timezone.now() - timedelta(minutes=5))
+    rule = AlertRule.objects.create(
+        name="Slow calls",
+        metric_type="latency",
+        threshold=5000,
+        comparison="gt",
+        state="firing",
+        last_evaluated_at=timezone.now(),
+    )
+    message = (
+        "Slow calls: P95 latency 7250.5 ms (threshold > 5000 ms) over the last 60 minutes for "
+        + "meta-llama/"
+        + "llama-4-scout-17b-16e-instruct-" * 8
+        + " and "
+        + "many more words " * 30
+    )
+    alert = AlertLog.objects.create(
+        alert_rule=rule,
+        message=message,
+        metric_value=7250.5,
+        threshold=5000,
+        triggered_at=timezone.now() - timedelta(minutes=5),
+    )
     dash.open_context(user=alice, viewport=DESKTOP)
     page = dash.goto("/alerts/")
     row = page.locator(f"[data-alert-id='{alert.pk}']")
@@ -134,8 +158,13 @@ def test_it_wraps_a_long_message_inside_its_cell_and_shows_units(dash, alice):
 
 def test_it_says_when_a_rule_was_never_evaluated_and_that_checks_have_not_run(dash, alice):
     never = AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5)
-    checked = AlertRule.objects.create(name="Slow", metric_type="latency", threshold=5000,
-                                       last_evaluated_at=timezone.now() - timedelta(minutes=47), last_value=812.25)
+    checked = AlertRule.objects.create(
+        name="Slow",
+        metric_type="latency",
+        threshold=5000,
+        last_evaluated_at=timezone.now() - timedelta(minutes=47),
+        last_value=812.25,
+    )
     dash.open_context(user=alice)
     page = dash.goto("/alerts/")
     never_state = page.locator(f"[data-rule-id='{never.pk}'] .badge")
@@ -160,11 +189,15 @@ def test_it_says_when_a_rule_was_never_evaluated_and_that_checks_have_not_run(da
 
 
 def test_it_leads_each_alert_with_its_state_and_acknowledge_button_on_a_phone(dash, alice):
-    rule = AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5, state="firing",
-                                    last_evaluated_at=timezone.now())
+    rule = AlertRule.objects.create(
+        name="Errors", metric_type="error_rate", threshold=5, state="firing", last_evaluated_at=timezone.now()
+    )
     alert = AlertLog.objects.create(
-        alert_rule=rule, message="Errors: error rate 9% (threshold > 5%) over the last 60 minutes for all models "
-        + "x" * 120, metric_value=9, threshold=5, triggered_at=timezone.now() - timedelta(minutes=5),
+        alert_rule=rule,
+        message="Errors: error rate 9% (threshold > 5%) over the last 60 minutes for all models " + "x" * 120,
+        metric_value=9,
+        threshold=5,
+        triggered_at=timezone.now() - timedelta(minutes=5),
     )
     dash.open_context(user=alice, viewport=PHONE)
     page = dash.goto("/alerts/")

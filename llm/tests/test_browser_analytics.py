@@ -1,4 +1,5 @@
 """Analytics and feedback pages in a real browser: filters in the URL drive the figures; downloads match the screen."""
+
 from datetime import timedelta
 
 import pytest

@@ -1,5 +1,6 @@
 """Every page works under its own Content-Security-Policy: scripts load, draw every panel and
 report no violation (a blocked script, style or request is a console error the harness records)."""
+
 import pytest
 from django.core.management import call_command
 

@@ -1,4 +1,5 @@
 """The logs list and the call detail page in a real browser."""
+
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,11 @@ def calls(make_log):
     now = timezone.now()
     rows = [
         make_log(
-            timestamp=now - timedelta(minutes=10 * i), latency_ms=100.0 + i, prompt_text=f"question number {i}",
-            model_name="llama-3.1-8b-instant" if i % 2 else "openai/gpt-oss-20b", user_id=f"user-{i % 3}",
+            timestamp=now - timedelta(minutes=10 * i),
+            latency_ms=100.0 + i,
+            prompt_text=f"question number {i}",
+            model_name="llama-3.1-8b-instant" if i % 2 else "openai/gpt-oss-20b",
+            user_id=f"user-{i % 3}",
         )
         for i in range(30)
     ]
@@ -157,9 +161,14 @@ def long_calls(make_log):
         make_log(
             timestamp=now - timedelta(minutes=i + 1),
             model_name="meta-llama/llama-4-scout-17b-16e-instruct-" + "x" * 40,
-            user_id="customer-" + "0123456789abcdef" * 4, status="error", error_type="context_length",
+            user_id="customer-" + "0123456789abcdef" * 4,
+            status="error",
+            error_type="context_length",
             prompt_text="Summarise the following support ticket in two sentences. " * 20,
-            prompt_tokens=120000, completion_tokens=3456, latency_ms=12345.6, cost_estimate=None,
+            prompt_tokens=120000,
+            completion_tokens=3456,
+            latency_ms=12345.6,
+            cost_estimate=None,
         )
     make_log(timestamp=now - timedelta(minutes=10), prompt_text="short and fine")
 

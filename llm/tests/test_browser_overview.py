@@ -1,4 +1,5 @@
 """The overview page in a real browser: cards equal the API, every chart drawn, range in the URL."""
+
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,12 @@ def sample(make_log):
     # Sample errors are random; these make sure the last 24 hours have some of two kinds.
     for minutes, error_type in ((30, "rate_limit"), (90, "timeout"), (200, "rate_limit")):
         make_log(
-            timestamp=timezone.now() - timedelta(minutes=minutes), status="error", error_type=error_type,
-            error_message=f"{error_type} from the provider", prompt_tokens=10, completion_tokens=0,
+            timestamp=timezone.now() - timedelta(minutes=minutes),
+            status="error",
+            error_type=error_type,
+            error_message=f"{error_type} from the provider",
+            prompt_tokens=10,
+            completion_tokens=0,
         )
 
 
@@ -66,8 +71,9 @@ def test_it_draws_every_chart_and_shows_the_api_figures(dash, alice, sample):
     assert shown["total_tokens"]["text"] == compact(expected["total_tokens"])
     assert shown["error_rate"]["text"] == f"{float(expected['error_rate']):g}%"
     assert expected["total_calls"] > 0
-    assert page.locator("#recent-errors tbody tr").count() == min(10, len(dash.api(
-        "/api/metrics/errors/?" + page.evaluate("document.body.dataset.query"))["recent"]))
+    assert page.locator("#recent-errors tbody tr").count() == min(
+        10, len(dash.api("/api/metrics/errors/?" + page.evaluate("document.body.dataset.query"))["recent"])
+    )
     dash.assert_clean()
 
 
@@ -226,8 +232,12 @@ def deltas(page) -> dict:
 def test_it_shows_a_change_only_when_the_previous_period_had_30_calls(dash, alice, make_log):
     day = datetime(2024, 6, 11, tzinfo=UTC)
     for i in range(40):  # this period: 40 calls, 2 of them errors (5 %)
-        make_log(timestamp=day + timedelta(minutes=30 * i + 1), status="error" if i < 2 else "success",
-                 error_type="timeout" if i < 2 else "", user_id=f"u{i % 4}")
+        make_log(
+            timestamp=day + timedelta(minutes=30 * i + 1),
+            status="error" if i < 2 else "success",
+            error_type="timeout" if i < 2 else "",
+            user_id=f"u{i % 4}",
+        )
     for i in range(10):  # the day before: only 10 calls
         make_log(timestamp=day - timedelta(hours=1, minutes=i), user_id="u0")
     dash.open_context(user=alice)
@@ -240,8 +250,12 @@ def test_it_shows_a_change_only_when_the_previous_period_had_30_calls(dash, alic
     assert title == "The previous period had 10 calls; a change is shown from 30."
 
     for i in range(22):  # 32 previous calls, 2 of them errors (6.25 %)
-        make_log(timestamp=day - timedelta(hours=2, minutes=i), status="error" if i < 2 else "success",
-                 error_type="timeout" if i < 2 else "", user_id="u0")
+        make_log(
+            timestamp=day - timedelta(hours=2, minutes=i),
+            status="error" if i < 2 else "success",
+            error_type="timeout" if i < 2 else "",
+            user_id="u0",
+        )
     page = dash.goto(url)
     shown = deltas(page)
     assert shown["total_calls"] == "▲ 25.0% vs previous period"  # 40 against 32

@@ -1,4 +1,5 @@
 """The playground in a real browser, against the Groq-compatible fake server: streamed and whole answers."""
+
 import pytest
 
 from llm.models import LLMRequestLog

@@ -1,5 +1,6 @@
 """Every page loads clean (no console error, no failed request, no other host) at desktop and phone
 size, and leaves a full-page screenshot under logs/screenshots/."""
+
 from datetime import timedelta
 
 import pytest
@@ -27,7 +28,10 @@ def world(make_log):
     call_command("generate_sample_data", "--count", "3000", "--days", "30", "--seed", "3", verbosity=0)
     rule = AlertRule.objects.create(name="Error rate above 5%", metric_type="error_rate", threshold=5, state="firing")
     AlertLog.objects.create(
-        alert_rule=rule, message="Error rate 7.5% > 5% over the last 60 minutes", metric_value=7.5, threshold=5,
+        alert_rule=rule,
+        message="Error rate 7.5% > 5% over the last 60 minutes",
+        metric_value=7.5,
+        threshold=5,
         triggered_at=timezone.now() - timedelta(minutes=20),
     )
     return make_log(

@@ -1,4 +1,5 @@
 """The builder (llm/calls/record.py): every storage rule, applied once to a CallRecord from any source."""
+
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,13 +17,19 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def price():
     return ModelPrice.objects.create(
-        provider="groq", model_name="test/model", input_per_million=Decimal(1), cached_input_per_million=Decimal("0.5"),
-        output_per_million=Decimal(2), effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        provider="groq",
+        model_name="test/model",
+        input_per_million=Decimal(1),
+        cached_input_per_million=Decimal("0.5"),
+        output_per_million=Decimal(2),
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
     )
 
 
 def record(**fields) -> CallRecord:
-    return CallRecord(**{"model": "test/model", "source": Source.INGEST, "timestamp": NOW - timedelta(hours=1), **fields})
+    return CallRecord(
+        **{"model": "test/model", "source": Source.INGEST, "timestamp": NOW - timedelta(hours=1), **fields}
+    )
 
 
 def test_it_derives_tokens_status_and_a_request_id():
@@ -43,10 +50,16 @@ def test_it_classifies_a_failure_by_its_status_unless_the_source_named_the_categ
 def test_it_cleans_caps_and_scrubs_texts(settings):
     settings.LLM_LOG_MAX_TEXT_CHARS = 100
     key = settings.GROQ_API_KEY
-    row = build_row(record(
-        prompt_text=f"a\x00b \ud800 uses {key}", response_text="y" * 150, error_message="e\x00" * 20_000,
-        user_id="u\x00" + "x" * 300, finish_reason="stop\x00",
-    ), now=NOW)
+    row = build_row(
+        record(
+            prompt_text=f"a\x00b \ud800 uses {key}",
+            response_text="y" * 150,
+            error_message="e\x00" * 20_000,
+            user_id="u\x00" + "x" * 300,
+            finish_reason="stop\x00",
+        ),
+        now=NOW,
+    )
     assert row.prompt_text == "ab \ufffd uses [redacted]"
     assert row.response_text.startswith("y" * 100) and row.response_text.endswith("[truncated 50 characters]")
     assert row.error_message == "e" * MAX_ERROR_MESSAGE_CHARS
@@ -60,12 +73,15 @@ def test_it_stores_no_text_when_capture_is_off(settings):
 
 
 def test_it_prices_from_the_table_keeps_a_senders_cost_and_never_invents_one(price):
-    priced, sent, unknown, unpriced = build_rows([
-        record(prompt_tokens=1_000_000, completion_tokens=1_000_000, cached_prompt_tokens=500_000),
-        record(prompt_tokens=10, sender_cost=Decimal("0.5")),
-        record(prompt_tokens=0, usage_known=False),
-        record(model="no/price", prompt_tokens=10),
-    ], now=NOW)
+    priced, sent, unknown, unpriced = build_rows(
+        [
+            record(prompt_tokens=1_000_000, completion_tokens=1_000_000, cached_prompt_tokens=500_000),
+            record(prompt_tokens=10, sender_cost=Decimal("0.5")),
+            record(prompt_tokens=0, usage_known=False),
+            record(model="no/price", prompt_tokens=10),
+        ],
+        now=NOW,
+    )
     assert priced.cost_estimate == Decimal("2.750000")  # 0.5M × $1 + 0.5M × $0.5 + 1M × $2
     assert sent.cost_estimate == Decimal("0.5") and sent.metadata["cost_source"] == "sender"
     assert unknown.cost_estimate is None and unknown.metadata["usage_unknown"] is True

@@ -19,8 +19,10 @@ def test_it_stores_nothing_when_capture_is_off(settings):
 
 
 def test_it_renders_chat_messages_readably():
-    text = render_messages([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]},
-    ])
+    text = render_messages(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]},
+        ]
+    )
     assert text == "system: Be brief.\n\nuser: Hi"

@@ -1,9 +1,10 @@
 """manage.py check_alerts: defaults, one line per rule, --dry-run, --rule, --time-window, --loop, bad arguments."""
+
 import io
-import subprocess
-import sys
 import os
 import signal
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -159,8 +160,13 @@ def test_it_runs_the_other_rules_and_exits_non_zero_when_one_fails(frozen, faili
 def spool_failed_calls(count):
     for _ in range(count):
         spool.append(
-            row=LLMRequestLog(timestamp=NOW - timedelta(minutes=3), model_name="openai/gpt-oss-20b",
-                              status=LLMRequestLog.Status.ERROR, error_type="timeout", latency_ms=30000.0),
+            row=LLMRequestLog(
+                timestamp=NOW - timedelta(minutes=3),
+                model_name="openai/gpt-oss-20b",
+                status=LLMRequestLog.Status.ERROR,
+                error_type="timeout",
+                latency_ms=30000.0,
+            ),
             reason="OperationalError: database is locked",
         )
 
@@ -203,10 +209,14 @@ def test_it_leaves_the_spool_alone_in_a_dry_run(frozen):
         (["--interval", "60"], "--interval only makes sense with --loop"),
         (["--loop"], "--loop needs --interval SECONDS (1 or more)"),
         (["--loop", "--interval", "0"], "--loop needs --interval SECONDS (1 or more)"),
-        (["--create-defaults", "--loop", "--interval", "60"],
-         "--create-defaults only creates the rules; run check_alerts again to check them"),
-        (["--create-defaults", "--rule", "1"],
-         "--create-defaults only creates the rules; run check_alerts again to check them"),
+        (
+            ["--create-defaults", "--loop", "--interval", "60"],
+            "--create-defaults only creates the rules; run check_alerts again to check them",
+        ),
+        (
+            ["--create-defaults", "--rule", "1"],
+            "--create-defaults only creates the rules; run check_alerts again to check them",
+        ),
     ],
 )
 def test_it_rejects_bad_arguments_with_one_clear_line(args, message):
@@ -249,7 +259,11 @@ def test_it_exits_non_zero_with_one_line_on_stderr():
     base = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "manage.py", "check_alerts", "--time-window", "0"],
-        cwd=base, capture_output=True, text=True, timeout=60, env={**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings"},
+        cwd=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings"},
     )
 
     assert result.returncode == 1

@@ -1,4 +1,5 @@
 """manage.py check_database (run by `make run` before migrate): one line instead of a driver traceback."""
+
 import os
 import shutil
 import subprocess
@@ -7,7 +8,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection
 
 from core.dbcheck import database_problem
@@ -40,7 +41,8 @@ def test_it_says_how_to_create_a_missing_postgresql_database():
     where = settings_dict["HOST"] + (f":{settings_dict['PORT']}" if settings_dict["PORT"] else "")
     options = " ".join(
         f"{option} {settings_dict[key]}"
-        for option, key in (("-h", "HOST"), ("-p", "PORT"), ("-U", "USER")) if settings_dict[key]
+        for option, key in (("-h", "HOST"), ("-p", "PORT"), ("-U", "USER"))
+        if settings_dict[key]
     )
 
     problem = database_problem(settings_dict=settings_dict)
@@ -55,8 +57,12 @@ def test_it_says_how_to_create_a_missing_postgresql_database():
 def test_it_gives_the_drivers_reason_when_postgresql_cannot_be_reached():
     # Port 1 on the loopback: nothing listens there, so the refusal is immediate on any machine.
     settings_dict = {
-        "ENGINE": "django.db.backends.postgresql", "NAME": "llmobs", "USER": "postgres",
-        "PASSWORD": "do-not-print", "HOST": "127.0.0.1", "PORT": "1",
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "llmobs",
+        "USER": "postgres",
+        "PASSWORD": "do-not-print",
+        "HOST": "127.0.0.1",
+        "PORT": "1",
     }
 
     problem = database_problem(settings_dict=settings_dict)
@@ -69,7 +75,11 @@ def test_it_gives_the_drivers_reason_when_postgresql_cannot_be_reached():
 
 def test_it_fails_with_one_line_and_a_non_zero_exit(tmp_path):
     result = subprocess.run(
-        [sys.executable, "manage.py", "check_database"], cwd=BASE, capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", "check_database"],
+        cwd=BASE,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/db.sqlite3"},
     )
 

@@ -1,4 +1,5 @@
 """python manage.py create_api_token <username>."""
+
 from io import StringIO
 
 import pytest

@@ -1,5 +1,6 @@
 """Site-wide response rules (core/middleware.py): a readable 503 while the database is down,
 Cache-Control: no-store on the API, and a same-origin Content-Security-Policy on the pages."""
+
 import pytest
 from django.db import OperationalError, connection
 

@@ -1,5 +1,6 @@
 """One error taxonomy: the same upstream failure gets the same category whichever way its call arrived
 (groq_service through the real SDK, POST /api/ingest/, OTLP spans)."""
+
 import json
 import uuid
 
@@ -15,10 +16,18 @@ from llm.tests.test_otlp import CURRENT, export, span
 pytestmark = pytest.mark.django_db
 
 EXPECTED = {
-    400: ErrorType.BAD_REQUEST, 401: ErrorType.AUTHENTICATION, 403: ErrorType.PERMISSION,
-    404: ErrorType.BAD_REQUEST, 408: ErrorType.TIMEOUT, 409: ErrorType.BAD_REQUEST,
-    413: ErrorType.CONTEXT_LENGTH, 422: ErrorType.BAD_REQUEST, 429: ErrorType.RATE_LIMIT,
-    500: ErrorType.SERVER_ERROR, 502: ErrorType.SERVER_ERROR, 503: ErrorType.SERVER_ERROR,
+    400: ErrorType.BAD_REQUEST,
+    401: ErrorType.AUTHENTICATION,
+    403: ErrorType.PERMISSION,
+    404: ErrorType.BAD_REQUEST,
+    408: ErrorType.TIMEOUT,
+    409: ErrorType.BAD_REQUEST,
+    413: ErrorType.CONTEXT_LENGTH,
+    422: ErrorType.BAD_REQUEST,
+    429: ErrorType.RATE_LIMIT,
+    500: ErrorType.SERVER_ERROR,
+    502: ErrorType.SERVER_ERROR,
+    503: ErrorType.SERVER_ERROR,
     504: ErrorType.TIMEOUT,
 }
 
@@ -52,8 +61,7 @@ def through_ingest(secret, **fields) -> str:
 def through_otlp(secret, **attributes) -> str:
     span_id = uuid.uuid4().hex[:16]
     body = export(span(span_id, {**CURRENT, **attributes}, status={"code": 2, "message": "Upstream said no"}))
-    response = APIClient().post("/v1/traces", data=json.dumps(body), content_type="application/json",
-                                **bearer(secret))
+    response = APIClient().post("/v1/traces", data=json.dumps(body), content_type="application/json", **bearer(secret))
     assert response["X-Spans-Stored"] == "1", response.content
     return LLMRequestLog.objects.get(span_id=span_id).error_type
 

@@ -1,4 +1,5 @@
 """The one parser of the shared query parameters (llm/analytics/filters.py)."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +28,9 @@ def test_it_converts_offsets_to_utc_and_keeps_a_datetime_end_inclusive():
     naive = parse_filters(params={"start_date": "2024-01-01T10:00:00"})
     assert naive.start == datetime(2024, 1, 1, 10, tzinfo=UTC)
     # "+02:00" sent unencoded in a URL arrives as " 02:00".
-    assert parse_filters(params={"start_date": "2024-01-01T10:00:00 02:00"}).start == datetime(2024, 1, 1, 8, tzinfo=UTC)
+    assert parse_filters(params={"start_date": "2024-01-01T10:00:00 02:00"}).start == datetime(
+        2024, 1, 1, 8, tzinfo=UTC
+    )
     assert parse_filters(params={"start_date": "2024-01-01 10:00"}).start == datetime(2024, 1, 1, 10, tzinfo=UTC)
 
 
@@ -61,19 +64,67 @@ def test_it_allow_lists_ordering_with_a_stable_tie_breaker():
 @pytest.mark.django_db
 def test_it_filters_rows_on_every_parameter(make_log):
     day = datetime(2024, 3, 10, 12, tzinfo=UTC)
-    keep = make_log(timestamp=day, model_name="m1", user_id="u1", session_id="s1", status="error",
-                    error_type="timeout", latency_ms=900, prompt_text="The secret WORD inside")
-    make_log(timestamp=day, model_name="m2", user_id="u1", session_id="s1", status="error", error_type="timeout",
-             latency_ms=900, prompt_text="word")
-    make_log(timestamp=day + timedelta(days=1), model_name="m1", user_id="u1", session_id="s1", status="error",
-             error_type="timeout", latency_ms=900, prompt_text="word")
-    make_log(timestamp=day, model_name="m1", user_id="u1", session_id="s1", status="error", error_type="timeout",
-             latency_ms=10, prompt_text="word")
-    make_log(timestamp=day, model_name="m1", user_id="u2", session_id="s1", status="error", error_type="timeout",
-             latency_ms=900, prompt_text="word")
-    params = {"start_date": "2024-03-10", "end_date": "2024-03-10", "model": "m1", "status": "error",
-              "user_id": "u1", "session_id": "s1", "error_type": "timeout", "min_latency_ms": "500",
-              "search": "word"}
+    keep = make_log(
+        timestamp=day,
+        model_name="m1",
+        user_id="u1",
+        session_id="s1",
+        status="error",
+        error_type="timeout",
+        latency_ms=900,
+        prompt_text="The secret WORD inside",
+    )
+    make_log(
+        timestamp=day,
+        model_name="m2",
+        user_id="u1",
+        session_id="s1",
+        status="error",
+        error_type="timeout",
+        latency_ms=900,
+        prompt_text="word",
+    )
+    make_log(
+        timestamp=day + timedelta(days=1),
+        model_name="m1",
+        user_id="u1",
+        session_id="s1",
+        status="error",
+        error_type="timeout",
+        latency_ms=900,
+        prompt_text="word",
+    )
+    make_log(
+        timestamp=day,
+        model_name="m1",
+        user_id="u1",
+        session_id="s1",
+        status="error",
+        error_type="timeout",
+        latency_ms=10,
+        prompt_text="word",
+    )
+    make_log(
+        timestamp=day,
+        model_name="m1",
+        user_id="u2",
+        session_id="s1",
+        status="error",
+        error_type="timeout",
+        latency_ms=900,
+        prompt_text="word",
+    )
+    params = {
+        "start_date": "2024-03-10",
+        "end_date": "2024-03-10",
+        "model": "m1",
+        "status": "error",
+        "user_id": "u1",
+        "session_id": "s1",
+        "error_type": "timeout",
+        "min_latency_ms": "500",
+        "search": "word",
+    }
     found = filter_logs(queryset=LLMRequestLog.objects.all(), filters=parse_filters(params=params))
     assert list(found) == [keep]
 
@@ -90,9 +141,13 @@ def test_it_includes_the_exact_end_instant_and_excludes_the_next_day(make_log):
 
 @pytest.mark.parametrize(
     ("raw", "maximum", "message"),
-    [("0", 500, "Must be a whole number from 1 to 500."), ("501", 500, "Must be a whole number from 1 to 500."),
-     ("ten", 500, "Must be a whole number from 1 to 500."), ("-3", None, "Must be a whole number of 1 or more."),
-     ("2.5", None, "Must be a whole number of 1 or more.")],
+    [
+        ("0", 500, "Must be a whole number from 1 to 500."),
+        ("501", 500, "Must be a whole number from 1 to 500."),
+        ("ten", 500, "Must be a whole number from 1 to 500."),
+        ("-3", None, "Must be a whole number of 1 or more."),
+        ("2.5", None, "Must be a whole number of 1 or more."),
+    ],
 )
 def test_it_refuses_a_whole_number_out_of_range_naming_the_parameter(raw, maximum, message):
     with pytest.raises(ValidationError) as caught:

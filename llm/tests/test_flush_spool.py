@@ -1,4 +1,5 @@
 """manage.py flush_spool: writes the spool once, says what it did, fails while records remain."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """generate_sample_data: counts, determinism, --clear, and realistic distributions."""
+
 from collections import Counter
 from io import StringIO
 
@@ -118,10 +119,15 @@ def test_it_writes_comments_that_agree_with_their_rating():
 
     assert comments["thumbs_up"] and comments["thumbs_down"]
     assert comments["thumbs_up"] <= {
-        "Exactly what I needed.", "Helpful summary.", "Fast and accurate.", "Correct, if a little long.",
+        "Exactly what I needed.",
+        "Helpful summary.",
+        "Fast and accurate.",
+        "Correct, if a little long.",
     }
     assert comments["thumbs_down"] <= {
-        "Wrong invoice number.", "Hallucinated a policy that does not exist.", "Missed the second question.",
+        "Wrong invoice number.",
+        "Hallucinated a policy that does not exist.",
+        "Missed the second question.",
         "Too long to be useful.",
     }
 

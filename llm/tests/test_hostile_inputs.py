@@ -4,6 +4,7 @@ Each request mixes one hostile item per field with a valid one. Whatever the val
 200 that accounts for every item (stored, or refused with a reason naming it), and the valid item
 is stored: no value may cost the rest of its request, or answer 5xx.
 """
+
 import base64
 import json
 
@@ -40,10 +41,30 @@ JSON_VALUES = {
     "long string": '"' + "x" * 100_000 + '"',
 }
 EVENT_FIELDS = [
-    "request_id", "timestamp", "model", "provider", "prompt_text", "messages", "response_text", "prompt_tokens",
-    "completion_tokens", "cached_prompt_tokens", "latency_ms", "time_to_first_token_ms", "status", "error_type",
-    "error_message", "http_status", "user_id", "session_id", "finish_reason", "temperature", "max_tokens",
-    "metadata", "cost_estimate", "\\ud800",
+    "request_id",
+    "timestamp",
+    "model",
+    "provider",
+    "prompt_text",
+    "messages",
+    "response_text",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_prompt_tokens",
+    "latency_ms",
+    "time_to_first_token_ms",
+    "status",
+    "error_type",
+    "error_message",
+    "http_status",
+    "user_id",
+    "session_id",
+    "finish_reason",
+    "temperature",
+    "max_tokens",
+    "metadata",
+    "cost_estimate",
+    "\\ud800",
 ]
 
 
@@ -68,18 +89,48 @@ def test_it_answers_each_hostile_event_alone_and_stores_the_valid_one(ingest_sec
 TRACE = "5b8efff798038103d269b633813fc60c"
 START = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in nanoseconds
 READ_ATTRIBUTES = [
-    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
-    "gen_ai.response.model", "llm.model_name", "llm.provider", "llm.system", "gen_ai.usage.input_tokens",
-    "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens",
-    "llm.token_count.prompt", "llm.token_count.completion", "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read",
-    "gen_ai.request.temperature", "gen_ai.request.max_tokens", "llm.invocation_parameters",
-    "gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason", "llm.finish_reason",
-    "gen_ai.response.id", "gen_ai.conversation.id", "session.id", "user.id", "enduser.id",
-    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.prompt.0.content",
-    "gen_ai.prompt.0.role", "gen_ai.completion.0.content", "llm.input_messages.0.message.content",
-    "llm.output_messages.0.message.contents.0.message_content.text", "input.value", "output.value",
-    "error.type", "http.response.status_code", "http.status_code", "gen_ai.prompt." + "1" * 5000 + ".content",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.model_name",
+    "llm.provider",
+    "llm.system",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.prompt",
+    "llm.token_count.completion",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+    "gen_ai.request.temperature",
+    "gen_ai.request.max_tokens",
+    "llm.invocation_parameters",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.completion.0.finish_reason",
+    "llm.finish_reason",
+    "gen_ai.response.id",
+    "gen_ai.conversation.id",
+    "session.id",
+    "user.id",
+    "enduser.id",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt.0.content",
+    "gen_ai.prompt.0.role",
+    "gen_ai.completion.0.content",
+    "llm.input_messages.0.message.content",
+    "llm.output_messages.0.message.contents.0.message_content.text",
+    "input.value",
+    "output.value",
+    "error.type",
+    "http.response.status_code",
+    "http.status_code",
+    "gen_ai.prompt." + "1" * 5000 + ".content",
 ]
 ANY_VALUES = {
     "nul": {"stringValue": "a\x00b"},
@@ -93,8 +144,9 @@ ANY_VALUES = {
     "deep json": {"stringValue": "[" * 200_000 + "]" * 200_000},
     "deep json objects": {"stringValue": '{"a": ' * DEEP + "1" + "}" * DEEP},
     "deep messages": {"stringValue": json.dumps([{"role": "user", "parts": "[" * DEEP + "]" * DEEP}])},
-    "nested array": {"arrayValue": {"values": [{"kvlistValue": {"values": [
-        {"key": "\x00", "value": {"doubleValue": "NaN"}}]}}]}},
+    "nested array": {
+        "arrayValue": {"values": [{"kvlistValue": {"values": [{"key": "\x00", "value": {"doubleValue": "NaN"}}]}}]}
+    },
     "bytes": {"bytesValue": base64.b64encode(b"\x00\xff").decode()},
     "bool": {"boolValue": True},
 }
@@ -119,8 +171,12 @@ def hostile_export(value: dict) -> ExportTraceServiceRequest:
     ]
     spans.append(otlp_span(0xFFFF, "valid", [*llm, {"key": "user.id", "value": {"stringValue": "valid"}}]))
     resources = [
-        {"resource": {"attributes": [{"key": "service.name", "value": value}]},
-         "scopeSpans": [{"scope": {"name": "hostile service"}, "spans": [otlp_span(0xFFFE, "in hostile service", llm)]}]},
+        {
+            "resource": {"attributes": [{"key": "service.name", "value": value}]},
+            "scopeSpans": [
+                {"scope": {"name": "hostile service"}, "spans": [otlp_span(0xFFFE, "in hostile service", llm)]}
+            ],
+        },
         {"scopeSpans": [{"scope": {"name": "s"}, "spans": spans}]},
     ]
     message = ExportTraceServiceRequest()

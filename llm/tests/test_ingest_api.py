@@ -1,9 +1,10 @@
 """POST /api/ingest/: batches of calls sent by other applications with an ingest key."""
+
 import gzip
 import json
 import tracemalloc
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,8 +13,8 @@ from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from llm.sources.ingest import ingest_key_revoke
 from llm.models import LLMRequestLog, ModelPrice
+from llm.sources.ingest import ingest_key_revoke
 from llm.tests.ingestkit import bearer
 
 URL = "/api/ingest/"
@@ -47,26 +48,33 @@ def price(db):
         input_per_million=Decimal("1.00"),
         cached_input_per_million=Decimal("0.50"),
         output_per_million=Decimal("2.00"),
-        effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc),
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
     )
 
 
 def test_it_stores_an_event_with_every_field(ingest_key):
     key, secret = ingest_key
     request_id = str(uuid.uuid4())
-    response = post(secret, {"events": [event(
-        request_id=request_id,
-        timestamp="2026-01-31T12:00:00Z",
-        cached_prompt_tokens=200,
-        time_to_first_token_ms=80,
-        user_id="u-42",
-        session_id="s-1",
-        finish_reason="stop",
-        temperature=0.2,
-        max_tokens=1024,
-        metadata={"feature": "search"},
-        cost_estimate="0.0123",
-    )]})
+    response = post(
+        secret,
+        {
+            "events": [
+                event(
+                    request_id=request_id,
+                    timestamp="2026-01-31T12:00:00Z",
+                    cached_prompt_tokens=200,
+                    time_to_first_token_ms=80,
+                    user_id="u-42",
+                    session_id="s-1",
+                    finish_reason="stop",
+                    temperature=0.2,
+                    max_tokens=1024,
+                    metadata={"feature": "search"},
+                    cost_estimate="0.0123",
+                )
+            ]
+        },
+    )
 
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -77,9 +85,14 @@ def test_it_stores_an_event_with_every_field(ingest_key):
     }
     row = LLMRequestLog.objects.get()
     assert str(row.request_id) == request_id
-    assert row.timestamp == datetime(2026, 1, 31, 12, tzinfo=timezone.utc)
+    assert row.timestamp == datetime(2026, 1, 31, 12, tzinfo=UTC)
     assert (row.model_name, row.provider, row.source) == ("test/model", "groq", "ingest")
-    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cached_prompt_tokens) == (1000, 500, 1500, 200)
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cached_prompt_tokens) == (
+        1000,
+        500,
+        1500,
+        200,
+    )
     assert (row.latency_ms, row.time_to_first_token_ms) == (321.5, 80.0)
     assert (row.user_id, row.session_id, row.finish_reason) == ("u-42", "s-1", "stop")
     assert (row.temperature, row.max_tokens) == (0.2, 1024)
@@ -91,10 +104,15 @@ def test_it_stores_an_event_with_every_field(ingest_key):
 
 
 def test_it_prices_events_that_carry_no_cost(ingest_secret, price):
-    post(ingest_secret, {"events": [
-        event(user_id="priced", cached_prompt_tokens=400),
-        event(user_id="unpriced", model="no/such-model"),
-    ]})
+    post(
+        ingest_secret,
+        {
+            "events": [
+                event(user_id="priced", cached_prompt_tokens=400),
+                event(user_id="unpriced", model="no/such-model"),
+            ]
+        },
+    )
 
     rows = {row.user_id: row for row in LLMRequestLog.objects.all()}
     # (600 × 1.00 + 400 × 0.50 + 500 × 2.00) / 1e6
@@ -104,29 +122,42 @@ def test_it_prices_events_that_carry_no_cost(ingest_secret, price):
 
 
 def test_it_stores_valid_events_and_rejects_invalid_ones_of_the_same_batch(ingest_secret):
-    response = post(ingest_secret, {"events": [
-        event(user_id="first"),
-        event(model="", prompt_tokens=-1),
-        "not an object",
-        event(user_id="last", request_id="nope", colour="blue"),
-        event(user_id="fourth", cached_prompt_tokens=2000),
-        event(user_id="fifth", latency_ms="fast", timestamp="yesterday", status="maybe"),
-    ]})
+    response = post(
+        ingest_secret,
+        {
+            "events": [
+                event(user_id="first"),
+                event(model="", prompt_tokens=-1),
+                "not an object",
+                event(user_id="last", request_id="nope", colour="blue"),
+                event(user_id="fourth", cached_prompt_tokens=2000),
+                event(user_id="fifth", latency_ms="fast", timestamp="yesterday", status="maybe"),
+            ]
+        },
+    )
 
     assert response.status_code == 200
     body = response.json()
     assert body["summary"] == {"accepted": 1, "duplicates": 0, "rejected": 5}
     assert [item["index"] for item in body["accepted"]] == [0]
     assert body["rejected"] == [
-        {"index": 1, "request_id": None, "fields": {
-            "model": "This field is required.", "prompt_tokens": "Must be between 0 and 2147483647."}},
+        {
+            "index": 1,
+            "request_id": None,
+            "fields": {"model": "This field is required.", "prompt_tokens": "Must be between 0 and 2147483647."},
+        },
         {"index": 2, "request_id": None, "fields": {"non_field_errors": "Each event must be a JSON object."}},
         {"index": 3, "request_id": "nope", "fields": {"request_id": "Must be a UUID.", "colour": "Unknown field."}},
         {"index": 4, "request_id": None, "fields": {"cached_prompt_tokens": "Cannot exceed prompt_tokens."}},
-        {"index": 5, "request_id": None, "fields": {
-            "latency_ms": "Must be a number of milliseconds.",
-            "timestamp": "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.",
-            "status": "Must be 'success' or 'error'."}},
+        {
+            "index": 5,
+            "request_id": None,
+            "fields": {
+                "latency_ms": "Must be a number of milliseconds.",
+                "timestamp": "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.",
+                "status": "Must be 'success' or 'error'.",
+            },
+        },
     ]
     assert list(LLMRequestLog.objects.values_list("user_id", flat=True)) == ["first"]
 
@@ -156,12 +187,19 @@ def test_it_gives_each_event_without_request_id_a_new_one(ingest_secret):
 
 
 def test_it_maps_error_types_and_keeps_unknown_raw_values(ingest_secret):
-    post(ingest_secret, {"events": [
-        event(user_id="known", status="error", error_type="rate_limit", http_status=429, error_message="slow down"),
-        event(user_id="odd", status="error", error_type="QuotaExploded"),
-        event(user_id="sdk-name", error_type="groq.APITimeoutError"),
-        event(user_id="status-only", status="error", http_status=503),
-    ]})
+    post(
+        ingest_secret,
+        {
+            "events": [
+                event(
+                    user_id="known", status="error", error_type="rate_limit", http_status=429, error_message="slow down"
+                ),
+                event(user_id="odd", status="error", error_type="QuotaExploded"),
+                event(user_id="sdk-name", error_type="groq.APITimeoutError"),
+                event(user_id="status-only", status="error", http_status=503),
+            ]
+        },
+    )
 
     rows = {row.user_id: row for row in LLMRequestLog.objects.all()}
     assert (rows["known"].status, rows["known"].error_type, rows["known"].http_status) == ("error", "rate_limit", 429)
@@ -215,15 +253,20 @@ def test_it_strips_nul_characters_that_postgresql_cannot_store(ingest_secret):
 
 def test_it_rejects_lone_surrogates_per_event_and_stores_the_rest(ingest_secret):
     # json.dumps escapes them as \\ud800, which a JSON parser turns back into a lone surrogate.
-    response = post(ingest_secret, {"events": [
-        event(prompt_text="a\ud800b"),
-        event(status="error", error_message="\ud800"),
-        event(metadata={"a": "\ud800"}),
-        event(metadata={"nested": [{"\udc00": 1}]}),
-        event(prompt_text=None, messages=[{"role": "user", "content": "hi \udfff"}]),
-        event(user_id="\ud83d"),
-        event(user_id="ok", prompt_text="pair \ud83d\ude00 kept", metadata={"emoji": "\ud83d\ude00"}),
-    ]})
+    response = post(
+        ingest_secret,
+        {
+            "events": [
+                event(prompt_text="a\ud800b"),
+                event(status="error", error_message="\ud800"),
+                event(metadata={"a": "\ud800"}),
+                event(metadata={"nested": [{"\udc00": 1}]}),
+                event(prompt_text=None, messages=[{"role": "user", "content": "hi \udfff"}]),
+                event(user_id="\ud83d"),
+                event(user_id="ok", prompt_text="pair \ud83d\ude00 kept", metadata={"emoji": "\ud83d\ude00"}),
+            ]
+        },
+    )
 
     assert response.status_code == 200, response.content
     message = "Must not contain lone surrogates (invalid Unicode)."
@@ -256,27 +299,32 @@ def test_it_rejects_strings_longer_than_their_column(ingest_secret):
     assert body["rejected"][0]["fields"] == {"model": "At most 200 characters.", "user_id": "At most 255 characters."}
 
 
-@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc), tick=False)
+@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=UTC), tick=False)
 def test_it_timestamps_events_without_one_at_arrival_and_reads_naive_times_as_utc(ingest_secret):
     post(ingest_secret, {"events": [event(user_id="now"), event(user_id="naive", timestamp="2026-02-01T08:00:00")]})
 
     rows = {row.user_id: row.timestamp for row in LLMRequestLog.objects.all()}
     assert rows == {
-        "now": datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc),
-        "naive": datetime(2026, 2, 1, 8, tzinfo=timezone.utc),
+        "now": datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        "naive": datetime(2026, 2, 1, 8, tzinfo=UTC),
     }
 
 
-@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc), tick=False)
+@time_machine.travel(datetime(2026, 3, 1, 9, 30, tzinfo=UTC), tick=False)
 def test_it_rejects_timestamps_outside_the_window_and_keeps_the_rest_of_the_batch(ingest_secret, alice_client):
-    response = post(ingest_secret, {"events": [
-        event(user_id="bc", timestamp="0001-01-01T00:00:00+05:00"),  # BC on PostgreSQL once in UTC
-        event(user_id="max", timestamp="9999-12-31T23:59:59-05:00"),  # past year 9999 in UTC
-        event(user_id="old", timestamp="1999-12-31T23:59:59Z"),
-        event(user_id="future", timestamp="2026-03-02T09:30:01Z"),
-        event(user_id="first", timestamp="2000-01-01T00:00:00Z"),
-        event(user_id="last", timestamp="2026-03-02T10:30:00+01:00"),
-    ]})
+    response = post(
+        ingest_secret,
+        {
+            "events": [
+                event(user_id="bc", timestamp="0001-01-01T00:00:00+05:00"),  # BC on PostgreSQL once in UTC
+                event(user_id="max", timestamp="9999-12-31T23:59:59-05:00"),  # past year 9999 in UTC
+                event(user_id="old", timestamp="1999-12-31T23:59:59Z"),
+                event(user_id="future", timestamp="2026-03-02T09:30:01Z"),
+                event(user_id="first", timestamp="2000-01-01T00:00:00Z"),
+                event(user_id="last", timestamp="2026-03-02T10:30:00+01:00"),
+            ]
+        },
+    )
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -297,6 +345,7 @@ def test_it_runs_the_same_queries_for_one_event_or_a_hundred(ingest_secret, djan
 
 
 # --- Limits, encodings, content types --------------------------------------------------
+
 
 @override_settings(INGEST_MAX_EVENTS=3)
 def test_it_answers_413_past_the_event_limit(ingest_secret):
@@ -407,6 +456,7 @@ def test_it_answers_400_naming_events_for_a_wrong_envelope(ingest_secret, body):
 
 # --- Who may send ------------------------------------------------------------------------
 
+
 def test_it_refuses_anonymous_requests():
     response = APIClient().post(URL, data={"events": [event()]}, format="json")
 
@@ -477,7 +527,7 @@ def test_it_reads_a_gzip_body_of_several_members(ingest_secret):
 
 def test_it_reads_a_gzip_body_of_a_thousand_members(ingest_secret):
     raw = json.dumps({"events": [event(user_id="many-parts")]}).encode()
-    pieces = [raw[i:i + 1] for i in range(len(raw))] + [b""] * (1000 - len(raw))
+    pieces = [raw[i : i + 1] for i in range(len(raw))] + [b""] * (1000 - len(raw))
     assert len(pieces) == 1000
     body = b"".join(gzip.compress(piece) for piece in pieces)
 
@@ -530,6 +580,7 @@ def test_it_answers_503_when_the_database_refuses_the_batch(ingest_key):
 
 # --- Hostile numbers and shapes -----------------------------------------------------------
 
+
 def raw_batch(*events: str) -> bytes:
     """A batch written by hand: Python's json.dumps cannot write 1e400 or a 5,000-digit integer."""
     return ('{"events": [' + ", ".join(events) + "]}").encode()
@@ -537,14 +588,18 @@ def raw_batch(*events: str) -> bytes:
 
 def test_it_rejects_non_finite_numbers_in_metadata_per_event_and_stores_the_rest(ingest_secret):
     huge = "9" * 5000  # past Python's 4,300-digit limit for integers
-    response = post(ingest_secret, None, raw=raw_batch(
-        '{"model": "m", "metadata": {"x": 1e400}}',
-        '{"model": "m", "metadata": {"a": {"b": [1, NaN]}}}',
-        '{"model": "m", "metadata": {"neg": -Infinity}}',
-        '{"model": "m", "metadata": {"n": -' + huge + "}}",
-        '{"model": "m", "metadata": {"odd key!": [Infinity]}}',
-        '{"model": "m", "user_id": "kept", "metadata": {"big": 1180591620717411303424, "small": 1e-400, "f": 1.5}}',
-    ))
+    response = post(
+        ingest_secret,
+        None,
+        raw=raw_batch(
+            '{"model": "m", "metadata": {"x": 1e400}}',
+            '{"model": "m", "metadata": {"a": {"b": [1, NaN]}}}',
+            '{"model": "m", "metadata": {"neg": -Infinity}}',
+            '{"model": "m", "metadata": {"n": -' + huge + "}}",
+            '{"model": "m", "metadata": {"odd key!": [Infinity]}}',
+            '{"model": "m", "user_id": "kept", "metadata": {"big": 1180591620717411303424, "small": 1e-400, "f": 1.5}}',
+        ),
+    )
 
     assert response.status_code == 200, response.content
     assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
@@ -559,15 +614,19 @@ def test_it_rejects_non_finite_numbers_in_metadata_per_event_and_stores_the_rest
 
 
 def test_it_rejects_non_finite_numbers_in_numeric_fields_per_event(ingest_secret):
-    response = post(ingest_secret, None, raw=raw_batch(
-        '{"model": "m", "latency_ms": 1e400}',
-        '{"model": "m", "time_to_first_token_ms": NaN}',
-        '{"model": "m", "temperature": -Infinity}',
-        '{"model": "m", "cost_estimate": Infinity}',
-        '{"model": "m", "prompt_tokens": ' + "9" * 5000 + "}",
-        '{"model": "m", "max_tokens": 1e400, "http_status": NaN}',
-        '{"model": "m", "user_id": "kept", "latency_ms": 12.5}',
-    ))
+    response = post(
+        ingest_secret,
+        None,
+        raw=raw_batch(
+            '{"model": "m", "latency_ms": 1e400}',
+            '{"model": "m", "time_to_first_token_ms": NaN}',
+            '{"model": "m", "temperature": -Infinity}',
+            '{"model": "m", "cost_estimate": Infinity}',
+            '{"model": "m", "prompt_tokens": ' + "9" * 5000 + "}",
+            '{"model": "m", "max_tokens": 1e400, "http_status": NaN}',
+            '{"model": "m", "user_id": "kept", "latency_ms": 12.5}',
+        ),
+    )
 
     assert response.status_code == 200, response.content
     finite = "Must be a finite number."
@@ -584,11 +643,15 @@ def test_it_rejects_non_finite_numbers_in_numeric_fields_per_event(ingest_secret
 
 def test_it_rejects_metadata_and_messages_nested_too_deeply(ingest_secret):
     deep = "[" * 500 + "]" * 500  # deep enough to break recursive code further down, not the parser
-    response = post(ingest_secret, None, raw=raw_batch(
-        '{"model": "m", "metadata": {"deep": ' + deep + "}}",
-        '{"model": "m", "messages": [{"role": "user", "content": ' + deep + "}]}",
-        '{"model": "m", "user_id": "kept", "metadata": {"shallow": [[[1]]]}}',
-    ))
+    response = post(
+        ingest_secret,
+        None,
+        raw=raw_batch(
+            '{"model": "m", "metadata": {"deep": ' + deep + "}}",
+            '{"model": "m", "messages": [{"role": "user", "content": ' + deep + "}]}",
+            '{"model": "m", "user_id": "kept", "metadata": {"shallow": [[[1]]]}}',
+        ),
+    )
 
     assert response.status_code == 200, response.content
     assert [(r["index"], r["fields"]) for r in response.json()["rejected"]] == [
@@ -599,20 +662,26 @@ def test_it_rejects_metadata_and_messages_nested_too_deeply(ingest_secret):
 
 
 def test_it_answers_400_for_a_body_nested_past_the_parser(ingest_secret):
-    response = post(ingest_secret, None, raw=b'{"events": [{"metadata": {"x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}]}")
+    response = post(
+        ingest_secret, None, raw=b'{"events": [{"metadata": {"x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}]}"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("Malformed JSON")
 
 
 def test_it_answers_rejected_events_whose_ids_and_names_cannot_be_echoed(ingest_secret):
-    response = post(ingest_secret, None, raw=raw_batch(
-        '{"model": "m", "request_id": NaN}',
-        '{"model": "m", "request_id": "\\ud800"}',
-        '{"model": "m", "request_id": ' + "[" * 500 + "]" * 500 + "}",
-        '{"model": "m", "\\ud800": 1, "' + "k" * 500 + '": 2}',
-        '{"model": "m", "user_id": "kept"}',
-    ))
+    response = post(
+        ingest_secret,
+        None,
+        raw=raw_batch(
+            '{"model": "m", "request_id": NaN}',
+            '{"model": "m", "request_id": "\\ud800"}',
+            '{"model": "m", "request_id": ' + "[" * 500 + "]" * 500 + "}",
+            '{"model": "m", "\\ud800": 1, "' + "k" * 500 + '": 2}',
+            '{"model": "m", "user_id": "kept"}',
+        ),
+    )
 
     assert response.status_code == 200, response.content
     rejected = response.json()["rejected"]
@@ -623,10 +692,15 @@ def test_it_answers_rejected_events_whose_ids_and_names_cannot_be_echoed(ingest_
 
 
 def test_it_maps_error_types_of_unicode_or_huge_digits_to_unknown(ingest_secret):
-    response = post(ingest_secret, {"events": [
-        event(user_id="superscript", status="error", error_type="²"),
-        event(user_id="long", status="error", error_type="9" * 200),
-    ]})
+    response = post(
+        ingest_secret,
+        {
+            "events": [
+                event(user_id="superscript", status="error", error_type="²"),
+                event(user_id="long", status="error", error_type="9" * 200),
+            ]
+        },
+    )
 
     assert response.status_code == 200, response.content
     rows = {row.user_id: row for row in LLMRequestLog.objects.all()}

@@ -1,6 +1,7 @@
 """Ingest keys: created with a secret shown once, stored as a hash, revocable, good for ingesting only."""
+
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -12,10 +13,10 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from llm.api.authentication import IngestKeyAuthentication
-from llm.sources.ingest import ingest_key_create, ingest_key_find, ingest_key_revoke
-from llm.models import IngestKey
-from llm.tests.ingestkit import bearer
 from llm.api.views.ingest import IngestView
+from llm.models import IngestKey
+from llm.sources.ingest import ingest_key_create, ingest_key_find, ingest_key_revoke
+from llm.tests.ingestkit import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -64,18 +65,18 @@ def test_it_finds_a_key_by_its_secret_only(ingest_key):
 
 def test_it_revokes_a_key_once(ingest_key):
     key, _ = ingest_key
-    with time_machine.travel(datetime(2026, 5, 1, tzinfo=timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 5, 1, tzinfo=UTC), tick=False):
         ingest_key_revoke(key=key)
     ingest_key_revoke(key=key)
 
     key.refresh_from_db()
-    assert key.revoked_at == datetime(2026, 5, 1, tzinfo=timezone.utc)
+    assert key.revoked_at == datetime(2026, 5, 1, tzinfo=UTC)
     assert not key.is_active
 
 
 def test_it_records_when_a_key_was_last_used_at_most_once_a_minute(ingest_key):
     key, secret = ingest_key
-    start = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+    start = datetime(2026, 5, 1, 12, tzinfo=UTC)
     for offset in (0, 30, 90):
         with time_machine.travel(start + timedelta(seconds=offset), tick=False):
             # An empty batch is a 400, but only after the key was checked and marked used.
@@ -88,6 +89,7 @@ def test_it_records_when_a_key_was_last_used_at_most_once_a_minute(ingest_key):
 
 
 # --- The command -------------------------------------------------------------------------
+
 
 def test_it_prints_the_secret_alone_on_the_last_line(alice):
     out = StringIO()
@@ -114,6 +116,7 @@ def test_it_refuses_a_blank_name():
 
 
 # --- A key grants nothing else ----------------------------------------------------------
+
 
 @pytest.mark.urls("llm.tests.test_ingest_keys")
 def test_it_cannot_read_other_endpoints_with_an_ingest_key(ingest_secret, alice_token):

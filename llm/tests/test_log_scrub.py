@@ -1,4 +1,5 @@
 """No secret reaches a log file: every record, traceback included, is scrubbed (core/logscrub.py)."""
+
 import copy
 import logging
 import logging.config

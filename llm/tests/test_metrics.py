@@ -1,5 +1,6 @@
 """Percentiles, time buckets and the shared formulas of llm.analytics, checked against numpy and
 Python on the same rows (both databases)."""
+
 import random
 from datetime import UTC, datetime
 
@@ -81,14 +82,23 @@ def test_it_buckets_in_the_database_the_same_way_as_in_python(make_log, group_by
 
 
 def test_it_lists_every_bucket_and_refuses_too_many():
-    starts = bucket_starts(start=datetime(2024, 1, 31, 5, tzinfo=UTC), last=datetime(2024, 4, 1, tzinfo=UTC),
-                           group_by="month")
+    starts = bucket_starts(
+        start=datetime(2024, 1, 31, 5, tzinfo=UTC), last=datetime(2024, 4, 1, tzinfo=UTC), group_by="month"
+    )
     assert starts == [datetime(2024, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)]
     with pytest.raises(ValidationError) as caught:
-        bucket_starts(start=datetime(2024, 1, 1, tzinfo=UTC), last=datetime(2024, 3, 24, 8, tzinfo=UTC), group_by="hour")
+        bucket_starts(
+            start=datetime(2024, 1, 1, tzinfo=UTC), last=datetime(2024, 3, 24, 8, tzinfo=UTC), group_by="hour"
+        )
     assert list(caught.value.detail) == ["group_by"]
-    assert len(bucket_starts(start=datetime(2024, 1, 1, tzinfo=UTC), last=datetime(2024, 3, 24, 7, 59, tzinfo=UTC),
-                             group_by="hour")) == 2000
+    assert (
+        len(
+            bucket_starts(
+                start=datetime(2024, 1, 1, tzinfo=UTC), last=datetime(2024, 3, 24, 7, 59, tzinfo=UTC), group_by="hour"
+            )
+        )
+        == 2000
+    )
 
 
 def test_it_computes_percentiles_per_time_bucket_on_both_databases(make_log):

@@ -1,14 +1,15 @@
 """Constraints, prices and the per-row rules that live on the models."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from llm.models import LLMRequestLog, ModelPrice
 from llm.calls.pricing import PriceBook, cost_for_call
 from llm.calls.storage import bulk_insert
+from llm.models import LLMRequestLog, ModelPrice
 
 pytestmark = pytest.mark.django_db
 
@@ -47,50 +48,75 @@ def test_it_reports_errors_on_the_row(make_log):
 def test_it_seeds_groq_prices():
     price = ModelPrice.objects.get(model_name="openai/gpt-oss-120b")
     assert (price.input_per_million, price.cached_input_per_million, price.output_per_million) == (
-        Decimal("0.150000"), Decimal("0.075000"), Decimal("0.600000"),
+        Decimal("0.150000"),
+        Decimal("0.075000"),
+        Decimal("0.600000"),
     )
     assert set(ModelPrice.objects.values_list("model_name", flat=True)) >= {
-        "openai/gpt-oss-20b", "llama-3.3-70b-versatile", "llama-3.1-8b-instant", "qwen/qwen3-32b",
+        "openai/gpt-oss-20b",
+        "llama-3.3-70b-versatile",
+        "llama-3.1-8b-instant",
+        "qwen/qwen3-32b",
     }
 
 
 def test_it_prices_a_call_with_cached_tokens():
     # gpt-oss-120b: (1000 - 400) * 0.15 + 400 * 0.075 + 500 * 0.60 = 90 + 30 + 300 = 420 per million
     cost = cost_for_call(
-        provider="groq", model_name="openai/gpt-oss-120b", at=datetime(2026, 6, 1, tzinfo=timezone.utc),
-        prompt_tokens=1000, completion_tokens=500, cached_prompt_tokens=400,
+        provider="groq",
+        model_name="openai/gpt-oss-120b",
+        at=datetime(2026, 6, 1, tzinfo=UTC),
+        prompt_tokens=1000,
+        completion_tokens=500,
+        cached_prompt_tokens=400,
     )
     assert cost == Decimal("0.000420")
 
 
 def test_it_prices_cached_tokens_as_input_when_no_cached_price():
     cost = cost_for_call(
-        provider="groq", model_name="llama-3.3-70b-versatile", at=datetime(2026, 6, 1, tzinfo=timezone.utc),
-        prompt_tokens=1_000_000, completion_tokens=1_000_000, cached_prompt_tokens=500_000,
+        provider="groq",
+        model_name="llama-3.3-70b-versatile",
+        at=datetime(2026, 6, 1, tzinfo=UTC),
+        prompt_tokens=1_000_000,
+        completion_tokens=1_000_000,
+        cached_prompt_tokens=500_000,
     )
     assert cost == Decimal("1.380000")
 
 
 def test_it_returns_no_cost_for_an_unpriced_model():
-    assert cost_for_call(
-        provider="groq", model_name="no-such-model", at=datetime(2026, 6, 1, tzinfo=timezone.utc),
-        prompt_tokens=10, completion_tokens=10,
-    ) is None
+    assert (
+        cost_for_call(
+            provider="groq",
+            model_name="no-such-model",
+            at=datetime(2026, 6, 1, tzinfo=UTC),
+            prompt_tokens=10,
+            completion_tokens=10,
+        )
+        is None
+    )
 
 
 def test_it_uses_the_price_in_effect_at_the_call_time():
-    new_from = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    new_from = datetime(2026, 9, 1, tzinfo=UTC)
     ModelPrice.objects.create(
-        model_name="llama-3.1-8b-instant", input_per_million=Decimal("1"), output_per_million=Decimal("2"),
+        model_name="llama-3.1-8b-instant",
+        input_per_million=Decimal("1"),
+        output_per_million=Decimal("2"),
         effective_from=new_from,
     )
     book = PriceBook()
-    kwargs = {"provider": "groq", "model_name": "llama-3.1-8b-instant", "prompt_tokens": 1_000_000,
-              "completion_tokens": 1_000_000}
+    kwargs = {
+        "provider": "groq",
+        "model_name": "llama-3.1-8b-instant",
+        "prompt_tokens": 1_000_000,
+        "completion_tokens": 1_000_000,
+    }
     assert book.cost(at=new_from - timedelta(seconds=1), **kwargs) == Decimal("0.130000")
     assert book.cost(at=new_from, **kwargs) == Decimal("3.000000")
     assert cost_for_call(at=new_from + timedelta(days=1), **kwargs) == Decimal("3.000000")
-    assert book.cost(at=datetime(2019, 1, 1, tzinfo=timezone.utc), **kwargs) is None
+    assert book.cost(at=datetime(2019, 1, 1, tzinfo=UTC), **kwargs) is None
 
 
 def test_it_bulk_inserts_and_skips_duplicates():

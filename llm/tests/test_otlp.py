@@ -1,14 +1,14 @@
 """POST /v1/traces and /api/otel/v1/traces: OTLP/HTTP trace exports mapped to call rows."""
+
 import base64
 import copy
 import gzip
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import override_settings
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -17,8 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from rest_framework.test import APIClient
 
-from llm.sources.ingest import ingest_key_revoke
 from llm.models import LLMRequestLog, ModelPrice
+from llm.sources.ingest import ingest_key_revoke
 from llm.tests.ingestkit import bearer
 
 pytestmark = pytest.mark.django_db
@@ -58,10 +58,12 @@ def span(span_id, attributes, *, name="chat test/model", parent="", duration_ms=
 
 def export(*spans):
     return {
-        "resourceSpans": [{
-            "resource": {"attributes": [attr("service.name", "checkout")]},
-            "scopeSpans": [{"scope": {"name": "my.instrumentation"}, "spans": list(spans)}],
-        }]
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [attr("service.name", "checkout")]},
+                "scopeSpans": [{"scope": {"name": "my.instrumentation"}, "spans": list(spans)}],
+            }
+        ]
     }
 
 
@@ -93,8 +95,12 @@ CURRENT = {
 @pytest.fixture
 def price(db):
     return ModelPrice.objects.create(
-        provider="groq", model_name="test/model", input_per_million=Decimal(1), cached_input_per_million=Decimal("0.5"),
-        output_per_million=Decimal(2), effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc),
+        provider="groq",
+        model_name="test/model",
+        input_per_million=Decimal(1),
+        cached_input_per_million=Decimal("0.5"),
+        output_per_million=Decimal(2),
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
     )
 
 
@@ -109,9 +115,14 @@ def test_it_maps_a_span_of_the_current_genai_conventions(ingest_key, price):
     row = LLMRequestLog.objects.get()
     assert (row.trace_id, row.span_id, row.parent_span_id) == (TRACE, "00f067aa0ba902b7", "1111111111111111")
     assert (row.model_name, row.provider, row.source, row.ingest_key_id) == ("test/model", "groq", "otlp", key.pk)
-    assert (row.prompt_tokens, row.completion_tokens, row.cached_prompt_tokens, row.total_tokens) == (1000, 500, 400, 1500)
+    assert (row.prompt_tokens, row.completion_tokens, row.cached_prompt_tokens, row.total_tokens) == (
+        1000,
+        500,
+        400,
+        1500,
+    )
     assert row.latency_ms == 1250.0
-    assert row.timestamp == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert row.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
     assert (row.temperature, row.max_tokens, row.finish_reason) == (0.0, 256, "stop")
     assert (row.provider_request_id, row.session_id, row.user_id) == ("chatcmpl-123", "conv-9", "u-7")
     assert (row.prompt_text, row.response_text) == ("user: Hi?", "assistant: Hello!")
@@ -119,8 +130,11 @@ def test_it_maps_a_span_of_the_current_genai_conventions(ingest_key, price):
     # (600 × 1 + 400 × 0.5 + 500 × 2) / 1e6
     assert row.cost_estimate == Decimal("0.001800")
     assert row.metadata == {
-        "span_name": "chat test/model", "operation": "chat", "service": "checkout",
-        "scope": "my.instrumentation", "response_model": "test/model-0125",
+        "span_name": "chat test/model",
+        "operation": "chat",
+        "service": "checkout",
+        "scope": "my.instrumentation",
+        "response_model": "test/model-0125",
     }
 
 
@@ -142,7 +156,12 @@ def test_it_maps_the_deprecated_genai_names(ingest_secret):
     post_json(ingest_secret, export(span("00000000000000a1", attributes)))
 
     row = LLMRequestLog.objects.get()
-    assert (row.model_name, row.provider, row.prompt_tokens, row.completion_tokens) == ("llama-3.1-8b-instant", "groq", 12, 3)
+    assert (row.model_name, row.provider, row.prompt_tokens, row.completion_tokens) == (
+        "llama-3.1-8b-instant",
+        "groq",
+        12,
+        3,
+    )
     assert row.prompt_text == "system: Be brief.\n\nuser: Hi?"
     assert (row.response_text, row.finish_reason, row.session_id) == ("assistant: Hello.", "length", "s-1")
 
@@ -163,7 +182,10 @@ def test_it_maps_openinference_spans(ingest_secret):
         "input.value": '{"messages": "raw request"}',
     }
     with_values = {
-        "openinference.span.kind": "LLM", "llm.model_name": "m2", "input.value": "question", "output.value": "answer",
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "m2",
+        "input.value": "question",
+        "output.value": "answer",
     }
     post_json(ingest_secret, export(span("00000000000000b1", with_messages), span("00000000000000b2", with_values)))
 
@@ -191,11 +213,14 @@ def test_it_counts_and_skips_spans_that_are_not_llm_calls(ingest_secret):
 def test_it_records_failed_spans_as_errors(ingest_secret):
     rate_limited = {**CURRENT, "error.type": "groq.RateLimitError", "http.response.status_code": 429}
     exception = {"name": "exception", "timeUnixNano": str(START), "attributes": [attr("exception.message", "boom")]}
-    post_json(ingest_secret, export(
-        span("00000000000000d1", rate_limited, status={"code": 2, "message": "Rate limit reached"}),
-        span("00000000000000d2", CURRENT, status={"code": 2}, events=[exception]),
-        span("00000000000000d3", {**CURRENT, "error.type": "timeout"}),
-    ))
+    post_json(
+        ingest_secret,
+        export(
+            span("00000000000000d1", rate_limited, status={"code": 2, "message": "Rate limit reached"}),
+            span("00000000000000d2", CURRENT, status={"code": 2}, events=[exception]),
+            span("00000000000000d3", {**CURRENT, "error.type": "timeout"}),
+        ),
+    )
 
     rows = {row.span_id: row for row in LLMRequestLog.objects.all()}
     assert (rows["00000000000000d1"].status, rows["00000000000000d1"].error_type) == ("error", "rate_limit")
@@ -225,15 +250,17 @@ def test_it_reports_rejected_spans_as_partial_success_and_keeps_the_rest(ingest_
     response = post_json(ingest_secret, body)
 
     assert response.status_code == 200
-    assert response.json() == {"partialSuccess": {
-        "rejectedSpans": "2",
-        "errorMessage": "span 'bad tokens': gen_ai.usage.input_tokens must be a non-negative integer, got 'lots'; "
-        "span 'zero id': trace_id must be 16 bytes and span_id 8 bytes, not zero",
-    }}
+    assert response.json() == {
+        "partialSuccess": {
+            "rejectedSpans": "2",
+            "errorMessage": "span 'bad tokens': gen_ai.usage.input_tokens must be a non-negative integer, got 'lots'; "
+            "span 'zero id': trace_id must be 16 bytes and span_id 8 bytes, not zero",
+        }
+    }
     assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["00000000000000f3"]
 
 
-@time_machine.travel(datetime(2026, 1, 1, tzinfo=timezone.utc), tick=False)
+@time_machine.travel(datetime(2026, 1, 1, tzinfo=UTC), tick=False)
 def test_it_rejects_spans_with_times_outside_the_window_and_keeps_the_rest(ingest_secret):
     def timed(span_id, start, end):
         return {**span(span_id, CURRENT), "startTimeUnixNano": str(start), "endTimeUnixNano": str(end)}
@@ -280,13 +307,20 @@ def test_it_answers_in_protobuf_to_protobuf_also_gzipped_and_under_api(ingest_se
     )
     message = ExportTraceServiceRequest()
     json_format.ParseDict(
-        json.loads(json.dumps(body).replace(TRACE, "W47/95gDgQPSabYzgT/GDA==")
-                   .replace('"0000000000000101"', '"AAAAAAAAAQE="').replace('"0000000000000102"', '"AAAAAAAAAQI="')),
+        json.loads(
+            json.dumps(body)
+            .replace(TRACE, "W47/95gDgQPSabYzgT/GDA==")
+            .replace('"0000000000000101"', '"AAAAAAAAAQE="')
+            .replace('"0000000000000102"', '"AAAAAAAAAQI="')
+        ),
         message,
     )
     response = APIClient().post(
-        "/api/otel/v1/traces", data=gzip.compress(message.SerializeToString()),
-        content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip", **bearer(ingest_secret),
+        "/api/otel/v1/traces",
+        data=gzip.compress(message.SerializeToString()),
+        content_type="application/x-protobuf",
+        HTTP_CONTENT_ENCODING="gzip",
+        **bearer(ingest_secret),
     )
 
     assert response.status_code == 200, response.content
@@ -340,7 +374,9 @@ def test_it_refuses_requests_without_a_valid_key(ingest_key, alice_token, url):
     key, secret = ingest_key
     body = json.dumps(export(span("0000000000000201", CURRENT)))
     anonymous = APIClient().post(url, data=body, content_type="application/json")
-    user_token = APIClient().post(url, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {alice_token}")
+    user_token = APIClient().post(
+        url, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {alice_token}"
+    )
     ingest_key_revoke(key=key)
     revoked = APIClient().post(url, data=body, content_type="application/json", **bearer(secret))
 
@@ -361,6 +397,7 @@ def test_it_runs_the_same_queries_for_one_span_or_fifty(ingest_secret, django_as
 
 # --- Hostile spans --------------------------------------------------------------------------
 
+
 def to_protobuf(body: dict) -> bytes:
     """An OTLP/JSON export (hex ids) as the protobuf bytes an SDK would send."""
     body = copy.deepcopy(body)
@@ -377,7 +414,9 @@ def to_protobuf(body: dict) -> bytes:
 def post_as(encoding, secret, body):
     if encoding == "json":
         return post_json(secret, body)
-    return APIClient().post("/v1/traces", data=to_protobuf(body), content_type="application/x-protobuf", **bearer(secret))
+    return APIClient().post(
+        "/v1/traces", data=to_protobuf(body), content_type="application/x-protobuf", **bearer(secret)
+    )
 
 
 def partial_success(response) -> tuple[int, str]:
@@ -415,12 +454,16 @@ def test_it_strips_nul_characters_from_names_labels_and_texts(ingest_secret, enc
         "gen_ai.response.model": "test/model-\x000125",
         "gen_ai.system_instructions": "Be\x00 brief.",
     }
-    body = {"resourceSpans": [resource(
-        {"stringValue": "check\x00out"},
-        span("0000000000000301", nul, name="chat\x00 test/model"),
-        span("0000000000000302", CURRENT),
-        scope_name="my.\x00instrumentation",
-    )]}
+    body = {
+        "resourceSpans": [
+            resource(
+                {"stringValue": "check\x00out"},
+                span("0000000000000301", nul, name="chat\x00 test/model"),
+                span("0000000000000302", CURRENT),
+                scope_name="my.\x00instrumentation",
+            )
+        ]
+    }
 
     response = post_as(encoding, ingest_secret, body)
 
@@ -428,8 +471,11 @@ def test_it_strips_nul_characters_from_names_labels_and_texts(ingest_secret, enc
     assert partial_success(response) == (0, "")
     rows = {row.span_id: row for row in LLMRequestLog.objects.all()}
     assert rows["0000000000000301"].metadata == {
-        "span_name": "chat test/model", "operation": "chat", "service": "checkout",
-        "scope": "my.instrumentation", "response_model": "test/model-0125",
+        "span_name": "chat test/model",
+        "operation": "chat",
+        "service": "checkout",
+        "scope": "my.instrumentation",
+        "response_model": "test/model-0125",
     }
     assert rows["0000000000000301"].prompt_text == "system: Be brief.\n\nuser: Hi?"
     assert rows["0000000000000302"].metadata["service"] == "checkout"
@@ -440,27 +486,42 @@ def test_it_rejects_spans_with_nan_or_infinite_text_attributes_and_keeps_the_res
     def with_double(key, text):
         return [attr(k, v) for k, v in CURRENT.items() if k != key] + [{"key": key, "value": double(text)}]
 
-    body = {"resourceSpans": [
-        resource({"stringValue": "checkout"},
-                 {**span("0000000000000401", {}, name="nan operation"),
-                  "attributes": with_double("gen_ai.operation.name", "NaN")},
-                 {**span("0000000000000402", {}, name="infinite model"),
-                  "attributes": with_double("gen_ai.response.model", "Infinity")},
-                 {**span("0000000000000403", {}, name="infinite user"),
-                  "attributes": [*with_double("user.id", "-Infinity")]},
-                 span("0000000000000404", CURRENT, name="kept")),
-        resource(double("NaN"), span("0000000000000405", CURRENT, name="nan service")),
-    ]}
+    body = {
+        "resourceSpans": [
+            resource(
+                {"stringValue": "checkout"},
+                {
+                    **span("0000000000000401", {}, name="nan operation"),
+                    "attributes": with_double("gen_ai.operation.name", "NaN"),
+                },
+                {
+                    **span("0000000000000402", {}, name="infinite model"),
+                    "attributes": with_double("gen_ai.response.model", "Infinity"),
+                },
+                {
+                    **span("0000000000000403", {}, name="infinite user"),
+                    "attributes": [*with_double("user.id", "-Infinity")],
+                },
+                span("0000000000000404", CURRENT, name="kept"),
+            ),
+            resource(double("NaN"), span("0000000000000405", CURRENT, name="nan service")),
+        ]
+    }
 
     response = post_as(encoding, ingest_secret, body)
 
     assert response.status_code == 200, response.content
-    assert partial_success(response) == (4, "; ".join([
-        "span 'nan operation': gen_ai.operation.name must be a string, got nan",
-        "span 'infinite model': gen_ai.response.model must be a string, got inf",
-        "span 'infinite user': user.id must be a string, got -inf",
-        "span 'nan service': service.name must be a string, got nan",
-    ]))
+    assert partial_success(response) == (
+        4,
+        "; ".join(
+            [
+                "span 'nan operation': gen_ai.operation.name must be a string, got nan",
+                "span 'infinite model': gen_ai.response.model must be a string, got inf",
+                "span 'infinite user': user.id must be a string, got -inf",
+                "span 'nan service': service.name must be a string, got nan",
+            ]
+        ),
+    )
     assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["0000000000000404"]
 
 
@@ -476,11 +537,16 @@ def test_it_rejects_token_counts_that_are_not_plain_integers(ingest_secret, enco
     response = post_as(encoding, ingest_secret, body)
 
     assert response.status_code == 200, response.content
-    assert partial_success(response) == (3, "; ".join([
-        "span 'huge': gen_ai.usage.input_tokens must be at most 2147483647, got '" + "9" * 39 + "...",
-        "span 'superscript': gen_ai.usage.input_tokens must be a non-negative integer, got '²'",
-        "span 'arabic': gen_ai.usage.output_tokens must be a non-negative integer, got '١٢'",
-    ]))
+    assert partial_success(response) == (
+        3,
+        "; ".join(
+            [
+                "span 'huge': gen_ai.usage.input_tokens must be at most 2147483647, got '" + "9" * 39 + "...",
+                "span 'superscript': gen_ai.usage.input_tokens must be a non-negative integer, got '²'",
+                "span 'arabic': gen_ai.usage.output_tokens must be a non-negative integer, got '١٢'",
+            ]
+        ),
+    )
     assert list(LLMRequestLog.objects.values_list("span_id", "prompt_tokens")) == [("0000000000000504", 12)]
 
 
@@ -496,7 +562,8 @@ def test_it_rejects_a_message_index_of_thousands_of_digits(ingest_secret, encodi
 
     assert response.status_code == 200, response.content
     assert partial_success(response) == (
-        1, "span 'long index': gen_ai.prompt." + "7" * 46 + "...: message index above 999999",
+        1,
+        "span 'long index': gen_ai.prompt." + "7" * 46 + "...: message index above 999999",
     )
     assert list(LLMRequestLog.objects.values_list("span_id", "prompt_text")) == [("0000000000000602", "user: hi")]
 
@@ -516,21 +583,30 @@ def test_it_rejects_json_attributes_nested_too_deeply_and_keeps_the_rest(ingest_
     response = post_as(encoding, ingest_secret, body)
 
     assert response.status_code == 200, response.content
-    assert partial_success(response) == (4, "; ".join([
-        "span 'params': llm.invocation_parameters nests deeper than 100 levels",
-        "span 'messages': gen_ai.input.messages nests deeper than 100 levels",
-        "span 'parts': gen_ai.input.messages nests deeper than 100 levels",
-        "span 'system': gen_ai.system_instructions nests deeper than 100 levels",
-    ]))
+    assert partial_success(response) == (
+        4,
+        "; ".join(
+            [
+                "span 'params': llm.invocation_parameters nests deeper than 100 levels",
+                "span 'messages': gen_ai.input.messages nests deeper than 100 levels",
+                "span 'parts': gen_ai.input.messages nests deeper than 100 levels",
+                "span 'system': gen_ai.system_instructions nests deeper than 100 levels",
+            ]
+        ),
+    )
     row = LLMRequestLog.objects.get()
     assert (row.span_id, row.temperature, row.max_tokens) == ("0000000000000705", 0.0, 256)
 
 
 def test_it_drops_spans_that_the_otlp_json_mapping_refuses_and_keeps_the_rest(ingest_secret):
     def with_value(span_id, name, value):
-        return {**span(span_id, CURRENT, name=name), "attributes": [
-            *[attr(k, v) for k, v in CURRENT.items()], {"key": "extra", "value": value},
-        ]}
+        return {
+            **span(span_id, CURRENT, name=name),
+            "attributes": [
+                *[attr(k, v) for k, v in CURRENT.items()],
+                {"key": "extra", "value": value},
+            ],
+        }
 
     body = export(
         with_value("0000000000000801", "huge int", {"intValue": "9" * 5000}),

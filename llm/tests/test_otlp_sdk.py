@@ -1,4 +1,5 @@
 """Real OpenTelemetry exporters and instrumented Groq clients sending traces to a live server."""
+
 import groq
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -38,14 +39,16 @@ def test_it_stores_spans_exported_in_protobuf_by_the_sdk(live_server, ingest_key
     tracer = provider.get_tracer("checkout")
     with tracer.start_as_current_span("POST /checkout") as parent:
         with tracer.start_as_current_span("chat llama-3.1-8b-instant") as llm_span:
-            llm_span.set_attributes({
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "groq",
-                "gen_ai.request.model": "llama-3.1-8b-instant",
-                "gen_ai.usage.input_tokens": 42,
-                "gen_ai.usage.output_tokens": 7,
-                "user.id": "u-1",
-            })
+            llm_span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "groq",
+                    "gen_ai.request.model": "llama-3.1-8b-instant",
+                    "gen_ai.usage.input_tokens": 42,
+                    "gen_ai.usage.output_tokens": 7,
+                    "user.id": "u-1",
+                }
+            )
         with tracer.start_as_current_span("chat failing") as failing:
             failing.set_attributes(
                 {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": "timeout"}
@@ -84,6 +87,7 @@ def test_it_refuses_an_exporter_with_a_wrong_key(live_server, ingest_secret, rec
 # --- Groq clients instrumented by OpenLLMetry and by OpenInference -------------------------
 
 GROQ_DELAY = 0.15  # seconds the fake Groq server holds its answer, so latency is measurable
+
 
 def _instrumentors():
     from openinference.instrumentation.groq import GroqInstrumentor as OpenInferenceGroq

@@ -1,4 +1,5 @@
 """The dashboard pages: behind login, login/logout, banners, and 404 for an unknown call."""
+
 import re
 import uuid
 from datetime import timedelta
@@ -129,16 +130,20 @@ def test_it_says_when_alert_checks_have_never_run(client, alice):
 def test_it_says_how_long_alert_checks_have_not_run(client, alice):
     client.force_login(alice)
     now = timezone.now()
-    AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5,
-                             last_evaluated_at=now - timedelta(hours=3))
+    AlertRule.objects.create(
+        name="Errors", metric_type="error_rate", threshold=5, last_evaluated_at=now - timedelta(hours=3)
+    )
     # The latest check of any active rule counts; an inactive rule's is ignored.
-    AlertRule.objects.create(name="Slow", metric_type="latency", threshold=5000,
-                             last_evaluated_at=now - timedelta(minutes=47))
-    AlertRule.objects.create(name="Off", metric_type="latency", threshold=5000, is_active=False,
-                             last_evaluated_at=now - timedelta(minutes=1))
+    AlertRule.objects.create(
+        name="Slow", metric_type="latency", threshold=5000, last_evaluated_at=now - timedelta(minutes=47)
+    )
+    AlertRule.objects.create(
+        name="Off", metric_type="latency", threshold=5000, is_active=False, last_evaluated_at=now - timedelta(minutes=1)
+    )
     notice = _checks_notice(client)
-    assert notice.startswith("Alert checks have not run in the last 47 minutes (last check 2024-06-11 11:13 UTC), "
-                             "so no rule can fire.")
+    assert notice.startswith(
+        "Alert checks have not run in the last 47 minutes (last check 2024-06-11 11:13 UTC), so no rule can fire."
+    )
     assert '<time datetime="2024-06-11T11:13:00+00:00" data-local-time>' in client.get("/alerts/").content.decode()
 
     AlertRule.objects.filter(name="Slow").update(last_evaluated_at=now - timedelta(minutes=29))

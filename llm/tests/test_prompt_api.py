@@ -1,4 +1,5 @@
 """POST /api/llm/prompt/: validation, the logged call, status mapping of provider errors, SSE streaming."""
+
 import json
 from decimal import Decimal
 
@@ -20,7 +21,7 @@ def sse_events(response) -> list[dict]:
     assert body.endswith("\n\n")
     events = body.strip("\n").split("\n\n")
     assert all(e.startswith("data: ") for e in events)
-    return [json.loads(e[len("data: "):]) for e in events]
+    return [json.loads(e[len("data: ") :]) for e in events]
 
 
 def test_it_rejects_an_anonymous_caller(api_client, fake_groq):
@@ -66,7 +67,9 @@ def test_it_works_with_a_token_and_a_chat(alice_token, fake_groq):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {alice_token}")
     chat = [
-        {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "x3?"}
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "x3?"},
     ]
 
     body = {"messages": chat, "user_id": "end-user-7", "system_prompt": "Be terse."}
@@ -115,7 +118,9 @@ def test_it_maps_a_rate_limit_to_429_with_retry_after(alice_client, fake_groq, s
     assert response.status_code == 429
     assert response["Retry-After"] == "7"
     assert response.json() == {
-        "error": "Rate limit reached for model", "error_type": "rate_limit", "request_id": str(row.request_id),
+        "error": "Rate limit reached for model",
+        "error_type": "rate_limit",
+        "request_id": str(row.request_id),
         "fields": {},
     }
     assert (row.source, row.error_type) == ("api", "rate_limit")
@@ -198,8 +203,14 @@ def test_it_streams_an_error_event(alice_client, fake_groq):
     assert events == [
         {"type": "chunk", "text": "par"},
         {"type": "chunk", "text": "tial"},
-        {"type": "error", "error": "Model overloaded", "error_type": "server_error", "request_id": str(row.request_id),
-         "fields": {}, "message": "Model overloaded"},
+        {
+            "type": "error",
+            "error": "Model overloaded",
+            "error_type": "server_error",
+            "request_id": str(row.request_id),
+            "fields": {},
+            "message": "Model overloaded",
+        },
     ]
     assert (row.status, row.response_text) == ("error", "partial")
 
@@ -219,7 +230,7 @@ def test_it_logs_a_stream_the_client_abandons(alice, fake_groq):
     finally:
         request_finished.connect(close_old_connections)
 
-    assert json.loads(first.decode()[len("data: "):]) == {"type": "chunk", "text": "a"}
+    assert json.loads(first.decode()[len("data: ") :]) == {"type": "chunk", "text": "a"}
     row = LLMRequestLog.objects.get()
     assert (row.error_type, row.response_text, row.source) == ("cancelled", "a", "api")
 

@@ -1,17 +1,17 @@
 """manage.py recompute_costs: re-prices stored calls from ModelPrice and reports the difference."""
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from llm.sources.ingest import ingest_events
 from llm.models import LLMRequestLog, ModelPrice
+from llm.sources.ingest import ingest_events
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MODEL = "acme/new-model"
 
 
@@ -25,10 +25,21 @@ def calls(make_log):
     """Three calls of a model that had no price when they were made, and one of another model."""
     return [
         make_log(model_name=MODEL, timestamp=T0, prompt_tokens=1_000_000, completion_tokens=0, cost_estimate=None),
-        make_log(model_name=MODEL, timestamp=T0 + timedelta(days=2), prompt_tokens=0, completion_tokens=1_000_000,
-                 cost_estimate=None),
-        make_log(model_name=MODEL, timestamp=T0 + timedelta(days=2), prompt_tokens=1_000_000, completion_tokens=0,
-                 cached_prompt_tokens=1_000_000, cost_estimate=None),
+        make_log(
+            model_name=MODEL,
+            timestamp=T0 + timedelta(days=2),
+            prompt_tokens=0,
+            completion_tokens=1_000_000,
+            cost_estimate=None,
+        ),
+        make_log(
+            model_name=MODEL,
+            timestamp=T0 + timedelta(days=2),
+            prompt_tokens=1_000_000,
+            completion_tokens=0,
+            cached_prompt_tokens=1_000_000,
+            cost_estimate=None,
+        ),
         make_log(model_name="other/model", timestamp=T0, cost_estimate=None),
     ]
 
@@ -36,8 +47,11 @@ def calls(make_log):
 @pytest.fixture
 def new_price():
     return ModelPrice.objects.create(
-        model_name=MODEL, input_per_million=Decimal("1"), cached_input_per_million=Decimal("0.5"),
-        output_per_million=Decimal("2"), effective_from=T0 - timedelta(days=30),
+        model_name=MODEL,
+        input_per_million=Decimal("1"),
+        cached_input_per_million=Decimal("0.5"),
+        output_per_million=Decimal("2"),
+        effective_from=T0 - timedelta(days=30),
     )
 
 
@@ -58,7 +72,9 @@ def test_it_prices_calls_after_a_price_is_added(calls, new_price, capsys):
 def test_it_uses_the_price_in_effect_at_each_call_and_reports_a_correction(calls, new_price, capsys):
     run(capsys=capsys)
     ModelPrice.objects.create(
-        model_name=MODEL, input_per_million=Decimal("3"), output_per_million=Decimal("2"),
+        model_name=MODEL,
+        input_per_million=Decimal("3"),
+        output_per_million=Decimal("2"),
         effective_from=T0 + timedelta(days=1),
     )
 
@@ -87,8 +103,14 @@ def test_it_writes_nothing_in_a_dry_run(calls, new_price, capsys):
 
 def test_it_keeps_the_null_cost_of_a_call_whose_usage_is_unknown(make_log, new_price, capsys):
     cancelled = make_log(
-        model_name=MODEL, timestamp=T0, status="error", error_type="cancelled", prompt_tokens=0, completion_tokens=0,
-        cost_estimate=None, metadata={"usage_unknown": True},
+        model_name=MODEL,
+        timestamp=T0,
+        status="error",
+        error_type="cancelled",
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_estimate=None,
+        metadata={"usage_unknown": True},
     )
 
     out = run(capsys=capsys)
@@ -106,7 +128,9 @@ def test_it_is_idempotent_and_prints_no_zero_sums_when_nothing_changed(calls, ne
 
 def test_it_shows_a_cost_of_a_fraction_of_a_cent_to_the_millionth(make_log, capsys):
     ModelPrice.objects.create(
-        model_name=MODEL, input_per_million=Decimal("0.123"), output_per_million=Decimal("0"),
+        model_name=MODEL,
+        input_per_million=Decimal("0.123"),
+        output_per_million=Decimal("0"),
         effective_from=T0 - timedelta(days=30),
     )
     make_log(model_name=MODEL, timestamp=T0, prompt_tokens=1000, completion_tokens=0, cost_estimate=None)
@@ -143,10 +167,20 @@ def test_it_rejects_a_bad_date():
 def sender_priced():
     """Calls sent with their own cost: one of a model we have no price for, one of MODEL."""
     events = [
-        {"model": "gpt-4o", "provider": "openai", "prompt_tokens": 10, "cost_estimate": 0.5,
-         "timestamp": "2026-03-01T12:00:00Z"},
-        {"model": MODEL, "provider": "groq", "prompt_tokens": 1_000_000, "cost_estimate": "0.25",
-         "timestamp": "2026-03-01T12:00:00Z"},
+        {
+            "model": "gpt-4o",
+            "provider": "openai",
+            "prompt_tokens": 10,
+            "cost_estimate": 0.5,
+            "timestamp": "2026-03-01T12:00:00Z",
+        },
+        {
+            "model": MODEL,
+            "provider": "groq",
+            "prompt_tokens": 1_000_000,
+            "cost_estimate": "0.25",
+            "timestamp": "2026-03-01T12:00:00Z",
+        },
     ]
     report = ingest_events(events=events, ingest_key=None)
     assert len(report.accepted) == 2

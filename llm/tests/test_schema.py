@@ -1,5 +1,6 @@
 """/api/schema/ and /api/docs/; every endpoint's real answers checked against the responses the schema
 declares; and a bounded schemathesis run: generated requests never get a 5xx."""
+
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -38,13 +39,23 @@ def test_it_serves_an_openapi_schema_listing_every_endpoint(api_client):
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     assert {
-        "/api/metrics/overview/", "/api/metrics/token-usage/", "/api/metrics/latency/", "/api/metrics/errors/",
-        "/api/metrics/model-usage/", "/api/metrics/daily-stats/", "/api/logs/", "/api/logs/errors/",
-        "/api/logs/{request_id}/", "/api/feedback/", "/api/feedback/analytics/", "/api/export/csv/",
+        "/api/metrics/overview/",
+        "/api/metrics/token-usage/",
+        "/api/metrics/latency/",
+        "/api/metrics/errors/",
+        "/api/metrics/model-usage/",
+        "/api/metrics/daily-stats/",
+        "/api/logs/",
+        "/api/logs/errors/",
+        "/api/logs/{request_id}/",
+        "/api/feedback/",
+        "/api/feedback/analytics/",
+        "/api/export/csv/",
         "/api/export/json/",
     } <= set(schema["paths"])
-    group_by = next(p for p in schema["paths"]["/api/metrics/token-usage/"]["get"]["parameters"]
-                    if p["name"] == "group_by")
+    group_by = next(
+        p for p in schema["paths"]["/api/metrics/token-usage/"]["get"]["parameters"] if p["name"] == "group_by"
+    )
     assert group_by["schema"]["enum"] == ["day", "hour", "minute", "month", "week"]
 
 
@@ -131,7 +142,7 @@ class Conformance:
         assert media_type in declared.get("content", {}), f"{template} {status}: {media_type} is not declared"
         schema = declared["content"][media_type]["schema"]
         if media_type == "text/event-stream":
-            events = [json.loads(line[len("data: "):]) for line in body.decode().split("\n\n") if line]
+            events = [json.loads(line[len("data: ") :]) for line in body.decode().split("\n\n") if line]
             assert events, "an empty stream"
             problems = [problem for event in events for problem in self.errors(schema, event)]
         elif media_type == "text/csv":
@@ -150,17 +161,36 @@ class World:
     def __init__(self, request, make_log, alice):
         now = timezone.now()
         self.call = make_log(
-            timestamp=now - timedelta(hours=2), user_id="u-1", session_id="s-1", metadata={"plan": ["pro"]},
-            time_to_first_token_ms=120.0, temperature=0.2, max_tokens=256, finish_reason="stop", source="api",
+            timestamp=now - timedelta(hours=2),
+            user_id="u-1",
+            session_id="s-1",
+            metadata={"plan": ["pro"]},
+            time_to_first_token_ms=120.0,
+            temperature=0.2,
+            max_tokens=256,
+            finish_reason="stop",
+            source="api",
         )
         self.failed = make_log(
-            timestamp=now - timedelta(hours=1), model_name="m-b", status="error", error_type="timeout",
-            http_status=504, error_message="Timed out", cost_estimate=None, response_text="",
+            timestamp=now - timedelta(hours=1),
+            model_name="m-b",
+            status="error",
+            error_type="timeout",
+            http_status=504,
+            error_message="Timed out",
+            cost_estimate=None,
+            response_text="",
         )
         UserFeedback.objects.create(request=self.call, rating="thumbs_up", comment="Exactly right.")
         self.rule = AlertRule.objects.create(name="Errors", metric_type="error_rate", threshold=5.0)
-        self.alert = AlertLog.objects.create(alert_rule=self.rule, message="Errors: 50%", metric_value=50.0,
-                                             threshold=5.0, window_start=now - timedelta(minutes=15), window_end=now)
+        self.alert = AlertLog.objects.create(
+            alert_rule=self.rule,
+            message="Errors: 50%",
+            metric_value=50.0,
+            threshold=5.0,
+            window_start=now - timedelta(minutes=15),
+            window_end=now,
+        )
         self.ingest_secret = ingest_key_create(name="checkout", created_by=alice)[1]
         self.request = request
 
@@ -205,15 +235,27 @@ class World:
         return self.ingest({"events": [EVENT, EVENT]})
 
     def ingest(self, body, **headers):
-        return APIClient().post("/api/ingest/", json.dumps(body), content_type="application/json",
-                                HTTP_AUTHORIZATION=f"Bearer {self.ingest_secret}", **headers)
+        return APIClient().post(
+            "/api/ingest/",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {self.ingest_secret}",
+            **headers,
+        )
 
     def otlp(self, path: str, *, protobuf: bool):
         start = int((timezone.now() - timedelta(minutes=1)).timestamp() * 1e9)
-        span = {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "00000000000000f1", "name": "chat m",
-                "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 10**9),
-                "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
-                               {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "lots"}}]}
+        span = {
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": "00000000000000f1",
+            "name": "chat m",
+            "startTimeUnixNano": str(start),
+            "endTimeUnixNano": str(start + 10**9),
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "lots"}},
+            ],
+        }
         export = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
         if protobuf:
             body = json_format.Parse(json.dumps(export), ExportTraceServiceRequest()).SerializeToString()
@@ -245,9 +287,14 @@ CASES = [
     ("get", "/api/logs/{request_id}/", 200, lambda c, w: c.get(f"/api/logs/{w.failed.request_id}/")),
     ("get", "/api/logs/{request_id}/", 404, lambda c, w: c.get(f"/api/logs/{uuid.uuid4()}/")),
     ("get", "/api/feedback/", 200, lambda c, w: c.get("/api/feedback/")),
-    ("post", "/api/feedback/", 201,
-     lambda c, w: c.post("/api/feedback/", {"request_id": str(w.failed.request_id), "rating": "thumbs_down"},
-                         format="json")),
+    (
+        "post",
+        "/api/feedback/",
+        201,
+        lambda c, w: c.post(
+            "/api/feedback/", {"request_id": str(w.failed.request_id), "rating": "thumbs_down"}, format="json"
+        ),
+    ),
     ("post", "/api/feedback/", 400, lambda c, w: c.post("/api/feedback/", {"rating": "meh"}, format="json")),
     ("post", "/api/feedback/", 403, lambda c, w: w.csrf_refused()),
     ("get", "/api/feedback/analytics/", 200, lambda c, w: c.get("/api/feedback/analytics/?group_by=hour")),
@@ -258,19 +305,37 @@ CASES = [
     ("post", "/api/alerts/rules/", 201, lambda c, w: c.post("/api/alerts/rules/", RULE_BODY, format="json")),
     ("post", "/api/alerts/rules/", 400, lambda c, w: c.post("/api/alerts/rules/", {}, format="json")),
     ("get", "/api/alerts/rules/{id}/", 200, lambda c, w: c.get(f"/api/alerts/rules/{w.rule.pk}/")),
-    ("put", "/api/alerts/rules/{id}/", 200,
-     lambda c, w: c.put(f"/api/alerts/rules/{w.rule.pk}/", RULE_BODY, format="json")),
-    ("patch", "/api/alerts/rules/{id}/", 200,
-     lambda c, w: c.patch(f"/api/alerts/rules/{w.rule.pk}/", {"is_active": False}, format="json")),
+    (
+        "put",
+        "/api/alerts/rules/{id}/",
+        200,
+        lambda c, w: c.put(f"/api/alerts/rules/{w.rule.pk}/", RULE_BODY, format="json"),
+    ),
+    (
+        "patch",
+        "/api/alerts/rules/{id}/",
+        200,
+        lambda c, w: c.patch(f"/api/alerts/rules/{w.rule.pk}/", {"is_active": False}, format="json"),
+    ),
     ("delete", "/api/alerts/rules/{id}/", 204, lambda c, w: c.delete(f"/api/alerts/rules/{w.rule.pk}/")),
     ("get", "/api/alerts/rules/{id}/preview/", 200, lambda c, w: c.get(f"/api/alerts/rules/{w.rule.pk}/preview/")),
     ("post", "/api/alerts/rules/{id}/test/", 200, lambda c, w: c.post(f"/api/alerts/rules/{w.rule.pk}/test/")),
     ("get", "/api/alerts/logs/", 200, lambda c, w: c.get("/api/alerts/logs/")),
-    ("post", "/api/alerts/logs/{id}/acknowledge/", 200,
-     lambda c, w: c.post(f"/api/alerts/logs/{w.alert.pk}/acknowledge/")),
+    (
+        "post",
+        "/api/alerts/logs/{id}/acknowledge/",
+        200,
+        lambda c, w: c.post(f"/api/alerts/logs/{w.alert.pk}/acknowledge/"),
+    ),
     ("post", "/api/ingest/", 200, lambda c, w: w.ingest({"events": [EVENT, {**EVENT, "model": ""}]})),
-    ("post", "/api/ingest/", 415, lambda c, w: APIClient().post(
-        "/api/ingest/", "x", content_type="text/plain", HTTP_AUTHORIZATION=f"Bearer {w.ingest_secret}")),
+    (
+        "post",
+        "/api/ingest/",
+        415,
+        lambda c, w: APIClient().post(
+            "/api/ingest/", "x", content_type="text/plain", HTTP_AUTHORIZATION=f"Bearer {w.ingest_secret}"
+        ),
+    ),
     ("post", "/api/ingest/", 401, lambda c, w: APIClient().post("/api/ingest/", {"events": [EVENT]}, format="json")),
     ("post", "/api/ingest/", 413, lambda c, w: w.ingest_too_many()),
     ("post", "/api/otel/v1/traces", 200, lambda c, w: w.otlp("/api/otel/v1/traces", protobuf=False)),
@@ -286,7 +351,6 @@ CASES = [
 ]
 
 
-
 @pytest.fixture(scope="module")
 def openapi() -> dict:
     """The schema /api/schema/ serves, as JSON."""
@@ -298,9 +362,7 @@ def world(request, make_log, alice):
     return World(request, make_log, alice)
 
 
-@pytest.mark.parametrize(
-    "method, template, status, call", CASES, ids=[f"{m.upper()} {t} {s}" for m, t, s, _ in CASES]
-)
+@pytest.mark.parametrize("method, template, status, call", CASES, ids=[f"{m.upper()} {t} {s}" for m, t, s, _ in CASES])
 def test_it_answers_as_the_schema_declares(openapi, world, alice_client, method, template, status, call):
     Conformance(openapi).check(method, template, status, call(alice_client, world))
 
@@ -328,7 +390,8 @@ def test_it_declares_the_fields_of_every_response(openapi):
     components = openapi["components"]["schemas"]
     bare = [
         f"{method.upper()} {path} {status} {media_type}"
-        for path, item in openapi["paths"].items() for method, operation in item.items()
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
         for status, response in operation["responses"].items()
         for media_type, content in response.get("content", {}).items()
         if not _described(content["schema"], components)
@@ -369,8 +432,13 @@ def test_it_answers_generated_requests_without_a_server_error(alice_token, make_
     for operation in operations:
         path = {"request_id": str(log.request_id)} if "{request_id}" in operation.path else None
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(path_parameters=path))
         def check(case):
             response = case.call(headers=headers)

@@ -1,4 +1,5 @@
 """groq_service against the fake Groq server: every call (success, error, stream) becomes one row."""
+
 import logging
 import socket
 import subprocess
@@ -38,13 +39,22 @@ def only_row():
 
 def test_it_returns_the_answer_and_logs_one_row(fake_groq, price):
     fake_groq.reply_completion(
-        "Machine learning is...", prompt_tokens=1200, completion_tokens=300, cached_tokens=1000,
-        reasoning_tokens=40, groq_id="req_abc123",
+        "Machine learning is...",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        cached_tokens=1000,
+        reasoning_tokens=40,
+        groq_id="req_abc123",
     )
 
     result = groq_service.complete(
-        prompt="Explain ML", model=MODEL, user_id="user_123", session_id="s-1", max_tokens=256,
-        temperature=0.2, metadata={"feature": "faq"},
+        prompt="Explain ML",
+        model=MODEL,
+        user_id="user_123",
+        session_id="s-1",
+        max_tokens=256,
+        temperature=0.2,
+        metadata={"feature": "faq"},
     )
 
     row = only_row()
@@ -63,13 +73,21 @@ def test_it_returns_the_answer_and_logs_one_row(fake_groq, price):
     assert row.response_text == "Machine learning is..."
     assert row.latency_ms > 0 and row.time_to_first_token_ms is None
     assert row.metadata == {
-        "queue_time": 0.012, "prompt_time": 0.004, "completion_time": 0.021, "total_time": 0.025,
-        "reasoning_tokens": 40, "retries": 0, "app": {"feature": "faq"},
+        "queue_time": 0.012,
+        "prompt_time": 0.004,
+        "completion_time": 0.021,
+        "total_time": 0.025,
+        "reasoning_tokens": 40,
+        "retries": 0,
+        "app": {"feature": "faq"},
     }
     sent = fake_groq.requests[0]
     assert sent.path == "/openai/v1/chat/completions"
     assert sent.json == {
-        "model": MODEL, "messages": [{"role": "user", "content": "Explain ML"}], "max_tokens": 256, "temperature": 0.2,
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Explain ML"}],
+        "max_tokens": 256,
+        "temperature": 0.2,
     }
 
 
@@ -79,7 +97,8 @@ def test_it_uses_the_default_model_and_a_system_prompt(fake_groq, settings):
 
     assert fake_groq.requests[0].json["model"] == "openai/gpt-oss-120b"
     assert fake_groq.requests[0].json["messages"] == [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
     ]
     assert only_row().prompt_text == "system: Be brief.\n\nuser: Hi"
 
@@ -105,7 +124,9 @@ def test_it_logs_an_unpriced_model_with_a_null_cost(fake_groq):
 
 def test_it_prices_a_call_at_the_price_in_effect_at_its_time(fake_groq, price):
     ModelPrice.objects.create(
-        model_name=MODEL, input_per_million=Decimal("9"), output_per_million=Decimal("9"),
+        model_name=MODEL,
+        input_per_million=Decimal("9"),
+        output_per_million=Decimal("9"),
         effective_from=timezone.now() + timedelta(days=1),
     )
     fake_groq.reply_completion(prompt_tokens=1000, completion_tokens=1000)
@@ -186,7 +207,9 @@ def test_it_gives_up_on_a_rate_limit_after_the_retries(fake_groq, settings):
 @pytest.mark.parametrize("status", [500, 503])
 def test_it_logs_a_server_error_after_the_retries(fake_groq, status):
     for _ in range(3):
-        fake_groq.reply_error(status, "Service Unavailable", type="internal_server_error", headers={"retry-after-ms": "1"})
+        fake_groq.reply_error(
+            status, "Service Unavailable", type="internal_server_error", headers={"retry-after-ms": "1"}
+        )
 
     with pytest.raises(LLMServiceError) as caught:
         groq_service.complete(prompt="Hi")
@@ -271,7 +294,9 @@ def test_it_logs_a_missing_api_key_as_a_configuration_error(fake_groq, settings)
 
 
 def test_it_imports_without_an_api_key():
-    code = "import django; django.setup(); from llm.sources.groq import groq_service; print(type(groq_service).__name__)"
+    code = (
+        "import django; django.setup(); from llm.sources.groq import groq_service; print(type(groq_service).__name__)"
+    )
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "core.settings", "DEBUG": "True", "GROQ_API_KEY": ""}
     base = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=base, env=env, capture_output=True, text=True, timeout=60)
@@ -312,7 +337,9 @@ def test_it_stores_no_text_when_capture_is_off(fake_groq, settings):
 
 
 def test_it_streams_chunks_and_logs_the_whole_call(fake_groq, price):
-    fake_groq.reply_stream(["Hel", "lo", "!"], prompt_tokens=30, completion_tokens=3, cached_tokens=10, groq_id="req_s1")
+    fake_groq.reply_stream(
+        ["Hel", "lo", "!"], prompt_tokens=30, completion_tokens=3, cached_tokens=10, groq_id="req_s1"
+    )
 
     stream = groq_service.stream(prompt="Hi", model=MODEL, user_id="u-9")
     chunks = list(stream)

@@ -1,4 +1,5 @@
 """Settings come from the environment and fail loudly, naming the variable, when malformed."""
+
 import os
 import re
 import signal
@@ -32,8 +33,9 @@ def _clean_env(env_overrides: dict) -> dict:
 
 def run_django(env_overrides: dict, code: str = "import django; django.setup(); print('ok')", args=None):
     command = args or [sys.executable, "-c", code]
-    return subprocess.run(command, cwd=BASE_DIR, env=_clean_env(env_overrides), capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        command, cwd=BASE_DIR, env=_clean_env(env_overrides), capture_output=True, text=True, timeout=60
+    )
 
 
 def read_env_example_names() -> set[str]:
@@ -143,9 +145,12 @@ def test_it_names_a_malformed_variable_in_one_line_from_manage_py():
 
 def test_it_parses_comma_separated_lists():
     result = run_django(
-        {**PRODUCTION_ENV, "ALLOWED_HOSTS": "a.example.com, b.example.com",
-         "CORS_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:3000",
-         "ALERT_EMAIL_RECIPIENTS": "x@example.com,y@example.com"},
+        {
+            **PRODUCTION_ENV,
+            "ALLOWED_HOSTS": "a.example.com, b.example.com",
+            "CORS_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:3000",
+            "ALERT_EMAIL_RECIPIENTS": "x@example.com,y@example.com",
+        },
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.ALLOWED_HOSTS, s.CORS_ALLOWED_ORIGINS, s.ALERT_EMAIL_RECIPIENTS)",
     )
@@ -190,8 +195,13 @@ def test_it_warns_about_a_missing_groq_key_in_check_deploy_only():
 
 def local_env(tmp_path, **overrides) -> dict:
     """What `make run` gives manage.py: DEBUG on, a generated secret key, no Groq key yet, its own SQLite file."""
-    values = {"DEBUG": "True", "DJANGO_SECRET_KEY": "x" * 50, "GROQ_API_KEY": "",
-              "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+    values = {
+        "DEBUG": "True",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "GROQ_API_KEY": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    }
     return {**values, **overrides}
 
 
@@ -214,8 +224,9 @@ def runserver_output_until_ready(env: dict, log: Path) -> str:
     port = free_port()
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
     with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=BASE_DIR, env=_clean_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            command, cwd=BASE_DIR, env=_clean_env(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 60
         # A child that fails to start leaves the reloader waiting for a change, so stop at a traceback too.

@@ -1,4 +1,5 @@
 """First-run helpers used by `make run`: the local .env writer and ensure_admin."""
+
 from io import StringIO
 
 import pytest

@@ -1,4 +1,5 @@
 """Nothing lost: a row the database refuses is spooled, and flush() writes it exactly once."""
+
 import contextlib
 import json
 import logging
@@ -240,8 +241,16 @@ def test_it_counts_nothing_pending_without_a_spool_file():
 
 def test_it_round_trips_a_row_through_a_record():
     row = LLMRequestLog(
-        request_id=uuid.uuid4(), timestamp=timezone.now(), model_name="m", prompt_tokens=3, completion_tokens=2,
-        total_tokens=5, cost_estimate=Decimal("0.000123"), metadata={"a": [1]}, prompt_text="é", latency_ms=1.5,
+        request_id=uuid.uuid4(),
+        timestamp=timezone.now(),
+        model_name="m",
+        prompt_tokens=3,
+        completion_tokens=2,
+        total_tokens=5,
+        cost_estimate=Decimal("0.000123"),
+        metadata={"a": [1]},
+        prompt_text="é",
+        latency_ms=1.5,
     )
     copy = spool.row_of(json.loads(json.dumps(spool.record_of(row), default=str)))
 

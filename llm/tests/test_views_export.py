@@ -1,4 +1,5 @@
 """GET /api/export/csv/ and /api/export/json/: streamed, complete, filtered, formula-safe."""
+
 import csv
 import io
 import json
@@ -33,8 +34,13 @@ def test_it_rejects_a_wrong_token(api_client, url):
 
 @time_machine.travel(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), tick=False)
 def test_it_streams_csv_with_full_texts_and_a_dated_name(alice_client, make_log):
-    old = make_log(timestamp=datetime(2024, 5, 1, tzinfo=UTC), prompt_text="line1\nline2, \"quoted\"",
-                   response_text="x" * 5000, metadata={"k": 1}, cost_estimate=Decimal("0.123456"))
+    old = make_log(
+        timestamp=datetime(2024, 5, 1, tzinfo=UTC),
+        prompt_text='line1\nline2, "quoted"',
+        response_text="x" * 5000,
+        metadata={"k": 1},
+        cost_estimate=Decimal("0.123456"),
+    )
     make_log(timestamp=datetime(2024, 5, 2, tzinfo=UTC), cost_estimate=None)
     response = alice_client.get("/api/export/csv/")
     assert response["Content-Disposition"] == 'attachment; filename="llm-logs-20240506-070809.csv"'
@@ -44,7 +50,7 @@ def test_it_streams_csv_with_full_texts_and_a_dated_name(alice_client, make_log)
     first = rows[0]
     assert first["request_id"] == str(old.request_id)
     assert first["timestamp"] == "2024-05-01T00:00:00Z"
-    assert first["prompt_text"] == "line1\nline2, \"quoted\""
+    assert first["prompt_text"] == 'line1\nline2, "quoted"'
     assert first["response_text"] == "x" * 5000
     assert (first["cost_estimate"], rows[1]["cost_estimate"]) == ("0.123456", "")
     assert json.loads(first["metadata"]) == {"k": 1}
@@ -58,18 +64,36 @@ def test_it_writes_costs_with_six_places_as_stored(alice_client, make_log, cost)
 
 
 def test_it_neutralises_formulas_in_csv(alice_client, make_log):
-    make_log(prompt_text="=HYPERLINK(\"http://evil\")", response_text="+1+1", user_id="@admin",
-             session_id="-2", error_message="\tcmd", model_name="safe")
+    make_log(
+        prompt_text='=HYPERLINK("http://evil")',
+        response_text="+1+1",
+        user_id="@admin",
+        session_id="-2",
+        error_message="\tcmd",
+        model_name="safe",
+    )
     row = next(csv.DictReader(io.StringIO(_body(alice_client.get("/api/export/csv/")))))
     assert (row["prompt_text"], row["response_text"], row["user_id"], row["session_id"], row["error_message"]) == (
-        "'=HYPERLINK(\"http://evil\")", "'+1+1", "'@admin", "'-2", "'\tcmd")
+        '\'=HYPERLINK("http://evil")',
+        "'+1+1",
+        "'@admin",
+        "'-2",
+        "'\tcmd",
+    )
     assert row["model_name"] == "safe"
 
 
 def test_it_streams_one_valid_json_array_filtered(alice_client, make_log):
     base = datetime(2024, 5, 1, tzinfo=UTC)
-    logs = [make_log(timestamp=base + timedelta(minutes=i), model_name="m-a" if i % 2 else "m-b",
-                     prompt_text=f"p{i}", metadata={"i": i, "tags": ["x"]}) for i in range(1203)]
+    logs = [
+        make_log(
+            timestamp=base + timedelta(minutes=i),
+            model_name="m-a" if i % 2 else "m-b",
+            prompt_text=f"p{i}",
+            metadata={"i": i, "tags": ["x"]},
+        )
+        for i in range(1203)
+    ]
     body = json.loads(_body(alice_client.get("/api/export/json/?model=m-a")))
     expected = [log for log in logs if log.model_name == "m-a"]
     assert [r["request_id"] for r in body] == [str(log.request_id) for log in expected]

@@ -1,4 +1,5 @@
 """GET /api/logs/, /api/logs/errors/ and /api/logs/<request_id>/."""
+
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,13 +21,19 @@ BASE = datetime(2024, 3, 11, tzinfo=UTC)
 def logs(make_log):
     rows = []
     for i in range(7):
-        rows.append(make_log(
-            timestamp=BASE + timedelta(minutes=i), model_name="m-a" if i % 2 else "m-b",
-            latency_ms=100 + (i * 37) % 200,
-            status="error" if i in (2, 5) else "success", error_type="timeout" if i in (2, 5) else "",
-            user_id=f"u{i % 3}", session_id="s-1" if i < 3 else "s-2",
-            prompt_text=f"prompt {i} " + "p" * 500, response_text=f"response {i} " + "r" * 500,
-        ))
+        rows.append(
+            make_log(
+                timestamp=BASE + timedelta(minutes=i),
+                model_name="m-a" if i % 2 else "m-b",
+                latency_ms=100 + (i * 37) % 200,
+                status="error" if i in (2, 5) else "success",
+                error_type="timeout" if i in (2, 5) else "",
+                user_id=f"u{i % 3}",
+                session_id="s-1" if i < 3 else "s-2",
+                prompt_text=f"prompt {i} " + "p" * 500,
+                response_text=f"response {i} " + "r" * 500,
+            )
+        )
     return rows
 
 
@@ -97,8 +104,15 @@ def test_it_lists_only_errors(alice_client, logs):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("page=0", "page"), ("page=abc", "page"), ("page=5", "page"), ("page_size=501", "page_size"),
-     ("ordering=prompt_text", "ordering"), ("status=ok", "status"), ("start_date=nope", "start_date")],
+    [
+        ("page=0", "page"),
+        ("page=abc", "page"),
+        ("page=5", "page"),
+        ("page_size=501", "page_size"),
+        ("ordering=prompt_text", "ordering"),
+        ("status=ok", "status"),
+        ("start_date=nope", "start_date"),
+    ],
 )
 def test_it_rejects_bad_parameters(alice_client, logs, query, field):
     response = alice_client.get(f"/api/logs/?{query}")
@@ -134,14 +148,28 @@ def test_it_caps_the_count(alice_client, logs, monkeypatch):
 @pytest.mark.parametrize("ordering", ["", "latency_ms", "-cost_estimate"])
 def test_it_reads_deep_pages_by_their_keys_first(alice_client, ordering):
     # Three calls per second and seven latencies: the id tie-breaker decides much of the order.
-    LLMRequestLog.objects.bulk_create([
-        LLMRequestLog(request_id=uuid.uuid4(), timestamp=BASE + timedelta(seconds=i // 3), model_name="m",
-                      prompt_tokens=1, completion_tokens=1, total_tokens=2, latency_ms=i % 7,
-                      cost_estimate=Decimal(i % 5) / 1000, prompt_text=f"prompt {i}", response_text="r")
-        for i in range(DEFERRED_FROM + 30)
-    ])
-    key = {"": lambda r: (r.timestamp, r.id), "latency_ms": lambda r: (r.latency_ms, r.id),
-           "-cost_estimate": lambda r: (r.cost_estimate, r.id)}[ordering]
+    LLMRequestLog.objects.bulk_create(
+        [
+            LLMRequestLog(
+                request_id=uuid.uuid4(),
+                timestamp=BASE + timedelta(seconds=i // 3),
+                model_name="m",
+                prompt_tokens=1,
+                completion_tokens=1,
+                total_tokens=2,
+                latency_ms=i % 7,
+                cost_estimate=Decimal(i % 5) / 1000,
+                prompt_text=f"prompt {i}",
+                response_text="r",
+            )
+            for i in range(DEFERRED_FROM + 30)
+        ]
+    )
+    key = {
+        "": lambda r: (r.timestamp, r.id),
+        "latency_ms": lambda r: (r.latency_ms, r.id),
+        "-cost_estimate": lambda r: (r.cost_estimate, r.id),
+    }[ordering]
     expected = sorted(LLMRequestLog.objects.all(), key=key, reverse=ordering != "latency_ms")
     with CaptureQueriesContext(connection) as queries:
         body = alice_client.get(f"/api/logs/?page_size=500&page=3&ordering={ordering}").json()

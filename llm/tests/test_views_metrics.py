@@ -1,4 +1,5 @@
 """GET /api/metrics/...: values against Python/numpy on the same rows, buckets, auth, bad input, query pins."""
+
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,8 +12,12 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 ENDPOINTS = [
-    "/api/metrics/overview/", "/api/metrics/token-usage/", "/api/metrics/latency/", "/api/metrics/errors/",
-    "/api/metrics/model-usage/", "/api/metrics/daily-stats/",
+    "/api/metrics/overview/",
+    "/api/metrics/token-usage/",
+    "/api/metrics/latency/",
+    "/api/metrics/errors/",
+    "/api/metrics/model-usage/",
+    "/api/metrics/daily-stats/",
 ]
 # Queries per endpoint (PostgreSQL, SQLite); never a function of the number of models or buckets.
 QUERY_PINS = {
@@ -41,12 +46,21 @@ def calls(make_log):
     ]
     base = datetime(2024, 3, 11, tzinfo=UTC)
     for i, (day, hour, model, latency, status, error_type, cost, user) in enumerate(spec):
-        rows.append(make_log(
-            timestamp=base + timedelta(days=day, hours=hour, minutes=i), model_name=model, latency_ms=latency,
-            status=status, error_type=error_type, cost_estimate=None if cost is None else Decimal(cost),
-            user_id=user, prompt_tokens=100 + i, completion_tokens=10 * i, time_to_first_token_ms=latency / 4,
-            error_message=f"boom {i}" if status == "error" else "",
-        ))
+        rows.append(
+            make_log(
+                timestamp=base + timedelta(days=day, hours=hour, minutes=i),
+                model_name=model,
+                latency_ms=latency,
+                status=status,
+                error_type=error_type,
+                cost_estimate=None if cost is None else Decimal(cost),
+                user_id=user,
+                prompt_tokens=100 + i,
+                completion_tokens=10 * i,
+                time_to_first_token_ms=latency / 4,
+                error_message=f"boom {i}" if status == "error" else "",
+            )
+        )
     return rows
 
 
@@ -82,9 +96,15 @@ def test_it_computes_the_overview(alice_client, calls):
     body = alice_client.get("/api/metrics/overview/").json()
     latencies = [c.latency_ms for c in calls]
     priced = [c.cost_estimate for c in calls if c.cost_estimate is not None]
-    assert {k: body[k] for k in ("total_calls", "success_count", "error_count", "error_rate", "unique_users",
-                                 "unpriced_calls")} == {
-        "total_calls": 7, "success_count": 4, "error_count": 3, "error_rate": 42.86, "unique_users": 3,
+    assert {
+        k: body[k]
+        for k in ("total_calls", "success_count", "error_count", "error_rate", "unique_users", "unpriced_calls")
+    } == {
+        "total_calls": 7,
+        "success_count": 4,
+        "error_count": 3,
+        "error_rate": 42.86,
+        "unique_users": 3,
         "unpriced_calls": 1,
     }
     assert body["prompt_tokens"] == sum(c.prompt_tokens for c in calls) == 721
@@ -118,9 +138,15 @@ def test_it_zero_fills_token_usage_buckets(alice_client, calls):
     assert body["group_by"] == "day"
     assert [r["period"] for r in body["results"]] == [f"2024-03-{d}T00:00:00Z" for d in range(10, 16)]
     by_day = {r["period"][:10]: r for r in body["results"]}
-    assert by_day["2024-03-10"] == {"period": "2024-03-10T00:00:00Z", "calls": 0, "prompt_tokens": 0,
-                                    "completion_tokens": 0, "total_tokens": 0, "total_cost": 0,
-                                    "unpriced_calls": 0}
+    assert by_day["2024-03-10"] == {
+        "period": "2024-03-10T00:00:00Z",
+        "calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "total_cost": 0,
+        "unpriced_calls": 0,
+    }
     assert by_day["2024-03-11"]["calls"] == 3
     assert by_day["2024-03-11"]["prompt_tokens"] == 100 + 101 + 102
     assert by_day["2024-03-11"]["total_cost"] == 0.0035
@@ -130,8 +156,12 @@ def test_it_zero_fills_token_usage_buckets(alice_client, calls):
 
 @pytest.mark.parametrize(
     ("group_by", "count", "first"),
-    [("hour", 95, "2024-03-11T01:00:00Z"), ("month", 1, "2024-03-01T00:00:00Z"),
-     ("week", 1, "2024-03-11T00:00:00Z"), ("minute", 4206, None)],
+    [
+        ("hour", 95, "2024-03-11T01:00:00Z"),
+        ("month", 1, "2024-03-01T00:00:00Z"),
+        ("week", 1, "2024-03-11T00:00:00Z"),
+        ("minute", 4206, None),
+    ],
 )
 def test_it_buckets_the_data_span_by_group_by(alice_client, calls, group_by, count, first):
     response = alice_client.get(f"/api/metrics/token-usage/?group_by={group_by}")
@@ -166,8 +196,10 @@ def test_it_reports_latency_per_model_and_per_bucket(alice_client, calls):
 def test_it_breaks_errors_down(alice_client, calls):
     body = alice_client.get("/api/metrics/errors/").json()
     assert (body["total_errors"], body["error_rate"]) == (3, 42.86)
-    assert body["by_type"] == [{"error_type": "rate_limit", "count": 2, "percentage": 66.67},
-                               {"error_type": "timeout", "count": 1, "percentage": 33.33}]
+    assert body["by_type"] == [
+        {"error_type": "rate_limit", "count": 2, "percentage": 66.67},
+        {"error_type": "timeout", "count": 1, "percentage": 33.33},
+    ]
     assert body["by_model"] == [
         {"model": "m-a", "errors": 1, "calls": 4, "error_rate": 25.0},
         {"model": "m-b", "errors": 1, "calls": 2, "error_rate": 50.0},
@@ -179,22 +211,40 @@ def test_it_breaks_errors_down(alice_client, calls):
 
 
 def test_it_applies_the_filters_to_every_error_figure(alice_client, calls, make_log):
-    late = make_log(timestamp=datetime(2024, 3, 15, 8, 30, 1, 250000, tzinfo=UTC), model_name="m-a", status="error",
-                    error_type="server_error", http_status=503, latency_ms=1234.5678, user_id="u9",
-                    error_message="100% down " + "x" * 300, prompt_text="needle in here")
+    late = make_log(
+        timestamp=datetime(2024, 3, 15, 8, 30, 1, 250000, tzinfo=UTC),
+        model_name="m-a",
+        status="error",
+        error_type="server_error",
+        http_status=503,
+        latency_ms=1234.5678,
+        user_id="u9",
+        error_message="100% down " + "x" * 300,
+        prompt_text="needle in here",
+    )
     body = alice_client.get("/api/metrics/errors/?model=m-a&start_date=2024-03-12").json()
     assert (body["total_errors"], body["error_rate"]) == (2, 66.67)
     assert body["by_model"] == [{"model": "m-a", "errors": 2, "calls": 3, "error_rate": 66.67}]
     assert [(r["error_type"], r["count"]) for r in body["by_type"]] == [("rate_limit", 1), ("server_error", 1)]
     assert body["recent"][0] == {
-        "request_id": str(late.request_id), "timestamp": "2024-03-15T08:30:01.250000Z", "model": "m-a",
-        "error_type": "server_error", "http_status": 503, "latency_ms": 1234.568, "user_id": "u9",
+        "request_id": str(late.request_id),
+        "timestamp": "2024-03-15T08:30:01.250000Z",
+        "model": "m-a",
+        "error_type": "server_error",
+        "http_status": 503,
+        "latency_ms": 1234.568,
+        "user_id": "u9",
         "error_message": "100% down " + "x" * 190,
     }
     searched = alice_client.get("/api/metrics/errors/?search=NEEDLE").json()
     assert (searched["total_errors"], [r["request_id"] for r in searched["recent"]]) == (1, [str(late.request_id)])
     assert alice_client.get("/api/metrics/errors/?status=success").json() == {
-        "total_errors": 0, "error_rate": 0, "by_type": [], "by_model": [], "recent": []}
+        "total_errors": 0,
+        "error_rate": 0,
+        "by_type": [],
+        "by_model": [],
+        "recent": [],
+    }
 
 
 def test_it_reports_model_usage(alice_client, calls):
@@ -215,9 +265,18 @@ def test_it_reports_daily_stats_with_empty_days(alice_client, calls):
     first, _, empty, last = results
     assert (first["calls"], first["errors"], first["error_rate"], first["unique_users"]) == (3, 1, 33.33, 2)
     assert first["p95_latency_ms"] == pytest.approx(_p([120.5, 340.0, 1000.0], 0.95), abs=0.01)
-    assert empty == {"date": "2024-03-13", "calls": 0, "errors": 0, "error_rate": 0, "total_tokens": 0,
-                     "total_cost": 0, "unpriced_calls": 0, "avg_latency_ms": None, "p95_latency_ms": None,
-                     "unique_users": 0}
+    assert empty == {
+        "date": "2024-03-13",
+        "calls": 0,
+        "errors": 0,
+        "error_rate": 0,
+        "total_tokens": 0,
+        "total_cost": 0,
+        "unpriced_calls": 0,
+        "avg_latency_ms": None,
+        "p95_latency_ms": None,
+        "unique_users": 0,
+    }
     assert (last["calls"], last["errors"], last["total_cost"]) == (2, 2, 0.000777)
 
 
@@ -225,7 +284,11 @@ def test_it_applies_the_filters_to_every_daily_figure(alice_client, calls):
     query = "?start_date=2024-03-11&end_date=2024-03-14&model=m-a"
     days = alice_client.get("/api/metrics/daily-stats/" + query).json()["results"]
     assert [(d["date"], d["calls"], d["errors"], d["unique_users"]) for d in days] == [
-        ("2024-03-11", 2, 0, 2), ("2024-03-12", 1, 0, 0), ("2024-03-13", 0, 0, 0), ("2024-03-14", 1, 1, 1)]
+        ("2024-03-11", 2, 0, 2),
+        ("2024-03-12", 1, 0, 0),
+        ("2024-03-13", 0, 0, 0),
+        ("2024-03-14", 1, 1, 1),
+    ]
     assert days[0]["p95_latency_ms"] == pytest.approx(_p([120.5, 340.0], 0.95), abs=0.01)
     assert (days[1]["p95_latency_ms"], days[2]["p95_latency_ms"]) == (80.25, None)
     errors_only = alice_client.get("/api/metrics/daily-stats/" + query + "&status=error").json()["results"]
@@ -234,9 +297,13 @@ def test_it_applies_the_filters_to_every_daily_figure(alice_client, calls):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("start_date=2024-99-01", "start_date"), ("start_date=2024-03-02&end_date=2024-03-01", "start_date"),
-     ("group_by=fortnight", "group_by"), ("status=failed", "status"),
-     ("group_by=minute&start_date=2024-01-01&end_date=2024-01-31", "group_by")],
+    [
+        ("start_date=2024-99-01", "start_date"),
+        ("start_date=2024-03-02&end_date=2024-03-01", "start_date"),
+        ("group_by=fortnight", "group_by"),
+        ("status=failed", "status"),
+        ("group_by=minute&start_date=2024-01-01&end_date=2024-01-31", "group_by"),
+    ],
 )
 def test_it_rejects_bad_parameters_with_one_shape(alice_client, query, field):
     url = "/api/metrics/token-usage/" if "group_by" in query else "/api/metrics/overview/"
@@ -273,10 +340,15 @@ def test_it_buckets_minutes_and_accepts_a_datetime_window(alice_client, make_log
     make_log(timestamp=NOW - timedelta(minutes=2, seconds=30), total_tokens=150)
     make_log(timestamp=NOW - timedelta(seconds=10))
     start = (NOW - timedelta(minutes=3)).isoformat()
-    response = alice_client.get("/api/metrics/token-usage/", {"group_by": "minute", "start_date": start,
-                                                               "end_date": NOW.isoformat()})
+    response = alice_client.get(
+        "/api/metrics/token-usage/", {"group_by": "minute", "start_date": start, "end_date": NOW.isoformat()}
+    )
     assert [(r["period"][11:16], r["calls"]) for r in response.json()["results"]] == [
-        ("11:57", 1), ("11:58", 0), ("11:59", 1), ("12:00", 0)]
+        ("11:57", 1),
+        ("11:58", 0),
+        ("11:59", 1),
+        ("12:00", 0),
+    ]
 
 
 def test_it_reports_no_cost_for_groups_made_only_of_unpriced_calls(alice_client, make_log):
@@ -290,7 +362,9 @@ def test_it_reports_no_cost_for_groups_made_only_of_unpriced_calls(alice_client,
     ]
     days = alice_client.get("/api/metrics/daily-stats/" + query).json()["results"]
     assert [(d["date"], d["total_cost"], d["unpriced_calls"]) for d in days] == [
-        ("2024-05-01", 0, 0), ("2024-05-02", None, 2), ("2024-05-03", 0, 0)
+        ("2024-05-01", 0, 0),
+        ("2024-05-02", None, 2),
+        ("2024-05-03", 0, 0),
     ]
     buckets = alice_client.get("/api/metrics/token-usage/" + query).json()["results"]
     assert [b["total_cost"] for b in buckets] == [0, None, 0]
@@ -306,7 +380,12 @@ def test_it_ends_the_buckets_at_an_inclusive_end_one_microsecond_before_midnight
     query = "start_date=2024-06-10T00:00:00Z&end_date=2024-06-14T23:59:59.999999Z"
     results = alice_client.get(f"/api/metrics/token-usage/?{query}&group_by=day").json()["results"]
     assert [(r["period"][:10], r["calls"]) for r in results] == [
-        ("2024-06-10", 0), ("2024-06-11", 0), ("2024-06-12", 0), ("2024-06-13", 0), ("2024-06-14", 1)]
+        ("2024-06-10", 0),
+        ("2024-06-11", 0),
+        ("2024-06-12", 0),
+        ("2024-06-13", 0),
+        ("2024-06-14", 1),
+    ]
     hours = alice_client.get(f"/api/metrics/latency/?{query}&group_by=hour").json()["timeseries"]
     assert (len(hours), hours[-1]["period"]) == (5 * 24, "2024-06-14T23:00:00Z")
     overview = alice_client.get(f"/api/metrics/overview/?{query}").json()

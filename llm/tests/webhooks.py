@@ -3,6 +3,7 @@
 Import the `webhook_server` fixture into a test module to use it. Paths decide the answer:
 /ok → 200, /fail → 500, /reject → 400, /slow → answers after 2 s (past a shortened client timeout).
 """
+
 import json
 import threading
 import time

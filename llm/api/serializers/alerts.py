@@ -1,4 +1,5 @@
 """Alert rules (input and output) and triggered alerts (output only)."""
+
 import unicodedata
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -19,9 +20,25 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertRule
         fields = [
-            "id", "name", "description", "metric_type", "comparison", "threshold", "time_window_minutes",
-            "model_name", "min_requests", "cooldown_minutes", "is_active", "notify_email", "email_recipients",
-            "webhook_url", "state", "last_value", "last_evaluated_at", "created_at", "updated_at",
+            "id",
+            "name",
+            "description",
+            "metric_type",
+            "comparison",
+            "threshold",
+            "time_window_minutes",
+            "model_name",
+            "min_requests",
+            "cooldown_minutes",
+            "is_active",
+            "notify_email",
+            "email_recipients",
+            "webhook_url",
+            "state",
+            "last_value",
+            "last_evaluated_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "state", "last_value", "last_evaluated_at", "created_at", "updated_at"]
 
@@ -60,16 +77,34 @@ class AlertLogSerializer(serializers.ModelSerializer):
     rule_name = serializers.CharField(source="alert_rule.name", read_only=True)
     metric_type = serializers.CharField(source="alert_rule.metric_type", read_only=True)
     acknowledged_by = serializers.CharField(
-        source="acknowledged_by.username", read_only=True, default=None, allow_null=True,
+        source="acknowledged_by.username",
+        read_only=True,
+        default=None,
+        allow_null=True,
         help_text="Username; null until acknowledged (or once that user is deleted).",
     )
 
     class Meta:
         model = AlertLog
         fields = [
-            "id", "alert_rule", "rule_name", "metric_type", "message", "metric_value", "threshold", "model_name",
-            "window_start", "window_end", "is_reminder", "triggered_at", "resolved_at", "acknowledged",
-            "acknowledged_at", "acknowledged_by", "notified_at", "notification_error",
+            "id",
+            "alert_rule",
+            "rule_name",
+            "metric_type",
+            "message",
+            "metric_value",
+            "threshold",
+            "model_name",
+            "window_start",
+            "window_end",
+            "is_reminder",
+            "triggered_at",
+            "resolved_at",
+            "acknowledged",
+            "acknowledged_at",
+            "acknowledged_by",
+            "notified_at",
+            "notification_error",
         ]
         read_only_fields = fields
 

@@ -1,4 +1,5 @@
 """The one error body of the API, as llm.api.exceptions builds it, declared for the schema."""
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -30,7 +31,8 @@ def error_responses(*statuses: int, media_type: str | None = None) -> dict:
     Keyed by status, or by (status, media_type) for an operation whose answers come in several types.
     """
     return {
-        (status if media_type is None else (status, media_type)):
-            OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status])
+        (status if media_type is None else (status, media_type)): OpenApiResponse(
+            ErrorSerializer, description=ERROR_DESCRIPTIONS[status]
+        )
         for status in statuses
     }

@@ -2,6 +2,7 @@
 
 Documentation only: the rows are streamed straight from a database cursor (llm.api.views.export).
 """
+
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 

@@ -1,4 +1,5 @@
 """Feedback: the POST input, the list output and the satisfaction figures."""
+
 from rest_framework import serializers
 
 from llm.analytics.filters import GROUP_BY_CHOICES
@@ -25,7 +26,8 @@ class FeedbackCreateSerializer(serializers.Serializer):
 
     def create(self, validated_data):
         return UserFeedback.objects.create(
-            request=validated_data["request_id"], rating=validated_data["rating"],
+            request=validated_data["request_id"],
+            rating=validated_data["rating"],
             comment=validated_data.get("comment", ""),
         )
 

@@ -1,4 +1,5 @@
 """Field types shared by the output serializers."""
+
 from rest_framework import serializers
 
 from llm.models import COST_PLACES

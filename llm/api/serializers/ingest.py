@@ -3,6 +3,7 @@
 Validation itself is llm.sources.ingest.validate_event: it runs per event on batches of up to
 1,000, where a field-by-field DRF serializer would cost more than storing the rows.
 """
+
 from rest_framework import serializers
 
 

@@ -1,4 +1,5 @@
 """Output shapes of /api/logs/: list rows (a text preview only) and the full detail."""
+
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
@@ -6,9 +7,25 @@ from llm.api.serializers.fields import CostField
 from llm.models import ErrorType, LLMRequestLog, UserFeedback
 
 SUMMARY_FIELDS = (
-    "request_id", "timestamp", "model", "model_name", "provider", "status", "error_type", "http_status",
-    "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "latency_ms",
-    "time_to_first_token_ms", "cost_estimate", "user_id", "session_id", "finish_reason", "source",
+    "request_id",
+    "timestamp",
+    "model",
+    "model_name",
+    "provider",
+    "status",
+    "error_type",
+    "http_status",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "latency_ms",
+    "time_to_first_token_ms",
+    "cost_estimate",
+    "user_id",
+    "session_id",
+    "finish_reason",
+    "source",
 )
 # Rows called the model `model_name` before it was `model` everywhere; the old name stays one release.
 DEPRECATED_FIELDS = ["model_name"]
@@ -57,7 +74,17 @@ class LogDetailSerializer(CallFields):
     class Meta:
         model = LLMRequestLog
         fields = (
-            *SUMMARY_FIELDS, "temperature", "max_tokens", "provider_request_id", "trace_id", "span_id",
-            "parent_span_id", "metadata", "error_message", "prompt_text", "response_text", "feedback",
+            *SUMMARY_FIELDS,
+            "temperature",
+            "max_tokens",
+            "provider_request_id",
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "metadata",
+            "error_message",
+            "prompt_text",
+            "response_text",
+            "feedback",
         )
         read_only_fields = fields

@@ -4,6 +4,7 @@ These document the schema only: the figures are plain dicts rendered as they are
 pass over thousands of time buckets would cost more than the SQL). The schema test checks
 real answers against these shapes, field by field.
 """
+
 from rest_framework import serializers
 
 from llm.analytics.filters import GROUP_BY_CHOICES

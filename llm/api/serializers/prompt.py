@@ -1,4 +1,5 @@
 """POST /api/llm/prompt/: the input, the JSON answer, its error bodies and the events of a stream."""
+
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 

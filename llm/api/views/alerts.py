@@ -1,4 +1,5 @@
 """Alert rules (CRUD, test notification, backtest preview) and triggered alerts (list, acknowledge)."""
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
@@ -60,12 +61,14 @@ class AlertRuleTestView(APIView):
     def post(self, request, pk: int):
         rule = get_object_or_404(AlertRule, pk=pk)
         delivery = alerts.send_test_notification(rule=rule)
-        return Response({
-            "delivered": delivery.delivered,
-            "notification_error": delivery.error,
-            "email_recipients": alerts.recipients_for(rule) if rule.notify_email else [],
-            "webhook_url": rule.webhook_url,
-        })
+        return Response(
+            {
+                "delivered": delivery.delivered,
+                "notification_error": delivery.error,
+                "email_recipients": alerts.recipients_for(rule) if rule.notify_email else [],
+                "webhook_url": rule.webhook_url,
+            }
+        )
 
 
 class AlertRulePreviewView(APIView):
@@ -81,11 +84,14 @@ class AlertRulePreviewView(APIView):
         return Response(alerts.backtest_rule(rule=rule, days=days))
 
 
-@extend_schema(parameters=[
-    OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
-    OpenApiParameter("resolved", bool, description="false: alerts still open (their rule is firing)."),
-    OpenApiParameter("rule", int, description="Only the alerts of this rule."),
-], responses={200: AlertLogSerializer(many=True), **error_responses(400, *READ_ERRORS)})
+@extend_schema(
+    parameters=[
+        OpenApiParameter("acknowledged", bool, description="true: acknowledged alerts only; false: the others."),
+        OpenApiParameter("resolved", bool, description="false: alerts still open (their rule is firing)."),
+        OpenApiParameter("rule", int, description="Only the alerts of this rule."),
+    ],
+    responses={200: AlertLogSerializer(many=True), **error_responses(400, *READ_ERRORS)},
+)
 class AlertLogListView(generics.ListAPIView):
     """Triggered alerts, newest first; `acknowledged`, `resolved` (true|false) and `rule=<id>` filter them."""
 

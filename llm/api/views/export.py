@@ -1,4 +1,5 @@
 """GET /api/export/csv/ and /api/export/json/: every matching row, streamed, texts included."""
+
 import csv
 import json
 
@@ -99,7 +100,8 @@ class CSVErrorRenderer(JSONRenderer):
 
 CSV_DESCRIPTION = (
     "A header row, then every matching call, oldest first. The columns are the fields of ExportRow, in order: "
-    + ", ".join(EXPORT_COLUMNS) + ". Empty cells are nulls; a text cell that a spreadsheet would run as a "
+    + ", ".join(EXPORT_COLUMNS)
+    + ". Empty cells are nulls; a text cell that a spreadsheet would run as a "
     "formula starts with an apostrophe."
 )
 
@@ -112,22 +114,28 @@ def _errors() -> dict:
 class ExportCSVView(APIView):
     renderer_classes = [JSONRenderer, CSVErrorRenderer]
 
-    @extend_schema(parameters=LOG_PARAMETERS, responses={
-        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=CSV_DESCRIPTION),
-        **_errors(),
-    })
+    @extend_schema(
+        parameters=LOG_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=CSV_DESCRIPTION),
+            **_errors(),
+        },
+    )
     def get(self, request):
         filters = parse_filters(params=request.query_params)
-        return _download(_csv_chunks(export_rows(filters=filters)), extension="csv",
-                         content_type="text/csv; charset=utf-8")
+        return _download(
+            _csv_chunks(export_rows(filters=filters)), extension="csv", content_type="text/csv; charset=utf-8"
+        )
 
 
 class ExportJSONView(APIView):
-    @extend_schema(parameters=LOG_PARAMETERS, responses={
-        200: OpenApiResponse(ExportRowSerializer(many=True), description="Every matching call, oldest first."),
-        **_errors(),
-    })
+    @extend_schema(
+        parameters=LOG_PARAMETERS,
+        responses={
+            200: OpenApiResponse(ExportRowSerializer(many=True), description="Every matching call, oldest first."),
+            **_errors(),
+        },
+    )
     def get(self, request):
         filters = parse_filters(params=request.query_params)
-        return _download(_json_chunks(export_rows(filters=filters)), extension="json",
-                         content_type="application/json")
+        return _download(_json_chunks(export_rows(filters=filters)), extension="json", content_type="application/json")

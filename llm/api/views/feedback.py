@@ -1,4 +1,5 @@
 """POST/GET /api/feedback/ and GET /api/feedback/analytics/."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -27,21 +28,33 @@ class FeedbackView(APIView):
     @extend_schema(
         operation_id="api_feedback_list",
         parameters=FEEDBACK_FILTERS + [RATING_PARAMETER] + PAGE_PARAMETERS,
-        responses={200: capped_page(FeedbackSerializer, name="PaginatedFeedbackList"),
-                   **error_responses(400, *READ_ERRORS)},
+        responses={
+            200: capped_page(FeedbackSerializer, name="PaginatedFeedbackList"),
+            **error_responses(400, *READ_ERRORS),
+        },
     )
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         rating = parse_choice(params=request.query_params, name="rating", choices=UserFeedback.Rating.values)
         queryset = listings.feedback_queryset(filters=filters, rating=rating)
         paginator = CappedCountPagination()
-        rows = paginator.paginate(queryset=queryset.select_related("request").only(
-            "id", "rating", "comment", "created_at", "request__request_id", "request__model_name",
-        ), count_queryset=queryset, request=request)
+        rows = paginator.paginate(
+            queryset=queryset.select_related("request").only(
+                "id",
+                "rating",
+                "comment",
+                "created_at",
+                "request__request_id",
+                "request__model_name",
+            ),
+            count_queryset=queryset,
+            request=request,
+        )
         return paginator.response(FeedbackSerializer(rows, many=True).data)
 
-    @extend_schema(request=FeedbackCreateSerializer,
-                   responses={201: FeedbackSerializer, **error_responses(*WRITE_ERRORS)})
+    @extend_schema(
+        request=FeedbackCreateSerializer, responses={201: FeedbackSerializer, **error_responses(*WRITE_ERRORS)}
+    )
     def post(self, request):
         serializer = FeedbackCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -50,8 +63,12 @@ class FeedbackView(APIView):
 
 
 class FeedbackAnalyticsView(APIView):
-    @extend_schema(parameters=FEEDBACK_FILTERS + [GROUP_BY_PARAMETER], responses={
-        200: FeedbackAnalyticsSerializer, **error_responses(400, *READ_ERRORS),
-    })
+    @extend_schema(
+        parameters=FEEDBACK_FILTERS + [GROUP_BY_PARAMETER],
+        responses={
+            200: FeedbackAnalyticsSerializer,
+            **error_responses(400, *READ_ERRORS),
+        },
+    )
     def get(self, request):
         return Response(metrics.feedback_analytics(filters=parse_filters(params=request.query_params)))

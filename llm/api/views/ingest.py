@@ -1,4 +1,5 @@
 """POST /api/ingest/: a batch of calls made by another application, sent with an ingest key."""
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -44,8 +45,6 @@ class IngestView(APIView):
     def post(self, request):
         if media_type(request) != "application/json":
             raise exceptions.UnsupportedMediaType(request.content_type, "Send the batch as application/json.")
-        events = batch_events(
-            payload=parse_json(request_body(request)), max_events=settings.INGEST_MAX_EVENTS
-        )
+        events = batch_events(payload=parse_json(request_body(request)), max_events=settings.INGEST_MAX_EVENTS)
         report = ingest_events(events=events, ingest_key=request.auth)
         return Response(report.as_dict())

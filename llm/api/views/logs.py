@@ -1,4 +1,5 @@
 """GET /api/logs/, /api/logs/errors/ and /api/logs/<request_id>/."""
+
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
@@ -26,9 +27,14 @@ class LogListView(APIView):
     errors_only = False
 
     # The page envelope is not a list to drf-spectacular, which would name the operation ..._retrieve.
-    @extend_schema(operation_id="api_logs_list", parameters=LOG_PARAMETERS + PAGE_PARAMETERS, responses={
-        200: capped_page(LogListSerializer, name="PaginatedLogList"), **error_responses(400, *READ_ERRORS),
-    })
+    @extend_schema(
+        operation_id="api_logs_list",
+        parameters=LOG_PARAMETERS + PAGE_PARAMETERS,
+        responses={
+            200: capped_page(LogListSerializer, name="PaginatedLogList"),
+            **error_responses(400, *READ_ERRORS),
+        },
+    )
     def get(self, request):
         filters = parse_filters(params=request.query_params)
         queryset = log_list_queryset(filters=filters, errors_only=self.errors_only)

@@ -1,4 +1,5 @@
 """POST /v1/traces (and /api/otel/v1/traces): OTLP/HTTP trace exports, sent with an ingest key."""
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -28,9 +29,7 @@ class OtlpTracesView(APIView):
     def post(self, request):
         kind = media_type(request)
         if kind not in (PROTOBUF, JSON):
-            raise exceptions.UnsupportedMediaType(
-                request.content_type, f"Send OTLP traces as {PROTOBUF} or {JSON}."
-            )
+            raise exceptions.UnsupportedMediaType(request.content_type, f"Send OTLP traces as {PROTOBUF} or {JSON}.")
         export, rejected = decode_request(body=request_body(request), media_type=kind)
         report = ingest_spans(export=export, ingest_key=request.auth, rejected=rejected)
         response = HttpResponse(

@@ -1,4 +1,5 @@
 """POST /api/llm/prompt/: send a prompt to Groq through groq_service (so the call is logged)."""
+
 import json
 import math
 
@@ -91,10 +92,13 @@ class PromptView(APIView):
                 PromptErrorSerializer, description="Rate limited (Retry-After when known)."
             ),
             (502, "application/json"): OpenApiResponse(PromptErrorSerializer, description="Upstream failure."),
-            (503, "application/json"): OpenApiResponse(UNAVAILABLE, description=(
-                "Not configured (no GROQ_API_KEY): a PromptError with error_type configuration. "
-                "Or the database is unavailable: an Error; retry after the Retry-After seconds."
-            )),
+            (503, "application/json"): OpenApiResponse(
+                UNAVAILABLE,
+                description=(
+                    "Not configured (no GROQ_API_KEY): a PromptError with error_type configuration. "
+                    "Or the database is unavailable: an Error; retry after the Retry-After seconds."
+                ),
+            ),
             (504, "application/json"): OpenApiResponse(PromptErrorSerializer, description="Upstream timeout."),
         },
     )

@@ -25,7 +25,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--create-defaults", action="store_true",
+            "--create-defaults",
+            action="store_true",
             help="only create the three default rules that do not exist yet, and print them; checks nothing",
         )
         parser.add_argument(
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             created = alerts.create_default_rules()
         for new_rule in created:
             label = "Would create rule" if dry_run else f"Created rule {new_rule.pk}"
-            self.stdout.write(f"{label} \"{new_rule.name}\": {new_rule.description}")
+            self.stdout.write(f'{label} "{new_rule.name}": {new_rule.description}')
         if not created:
             self.stdout.write(f"The {len(alerts.DEFAULT_RULES)} default rules exist already; nothing created.")
         if dry_run:
@@ -121,7 +122,9 @@ class Command(BaseCommand):
         if result.action == "failed":
             return f"{rule.name}: FAILED ({result.error})"
         reading = result.reading
-        text = f"{rule.name}: {alerts.describe(rule=rule, value=reading.value)} · {reading.calls} calls · {result.state}"
+        text = (
+            f"{rule.name}: {alerts.describe(rule=rule, value=reading.value)} · {reading.calls} calls · {result.state}"
+        )
         if result.action != "none":
             text += f" · {'would be ' if dry_run else ''}{result.action}"
         if reading.note:

@@ -1,4 +1,5 @@
 """Create (or show, or rotate) the API token of a user; the token is printed alone on the last line."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction

@@ -18,7 +18,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument(
-            "--reset-password", action="store_true",
+            "--reset-password",
+            action="store_true",
             help="set a new password for --username (ADMIN_PASSWORD, else a generated one printed once)",
         )
 

@@ -22,6 +22,4 @@ class Command(BaseCommand):
         )
         if result.remaining:
             # Non-zero so cron mail or monitoring notices calls that cannot be saved.
-            raise CommandError(
-                f"{result.remaining} spooled calls could not be written yet; see the application log."
-            )
+            raise CommandError(f"{result.remaining} spooled calls could not be written yet; see the application log.")

@@ -18,13 +18,17 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--count", type=int, default=500, help=f"number of calls to create, at most {MAX_COUNT} (default 500)")
+        parser.add_argument(
+            "--count", type=int, default=500, help=f"number of calls to create, at most {MAX_COUNT} (default 500)"
+        )
         parser.add_argument("--days", type=int, default=30, help="spread over the last D days (default 30)")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for identical data each run")
         parser.add_argument("--clear", action="store_true", help="delete existing sample rows first")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when any call is stored")
         parser.add_argument(
-            "--text-chars", type=int, default=400,
+            "--text-chars",
+            type=int,
+            default=400,
             help="average length of prompt and response texts in characters (default 400)",
         )
 
@@ -48,7 +52,12 @@ class Command(BaseCommand):
         if seed is None:
             seed = secrets.randbits(32)
         result = store_sample_calls(
-            count=count, days=days, seed=seed, end=end, text_chars=text_chars, batch_size=BATCH,
+            count=count,
+            days=days,
+            seed=seed,
+            end=end,
+            text_chars=text_chars,
+            batch_size=BATCH,
             progress=lambda done: self.stdout.write(f"  {done}/{count} calls"),
         )
         if result.skipped:
@@ -56,6 +65,8 @@ class Command(BaseCommand):
                 f"Skipped {result.skipped} sample calls already stored (the same --seed was used before); "
                 "use --clear to replace them."
             )
-        self.stdout.write(self.style.SUCCESS(
-            f"Created {result.created} sample calls and {result.feedback} feedback entries over {days} days."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created {result.created} sample calls and {result.feedback} feedback entries over {days} days."
+            )
+        )

@@ -44,13 +44,16 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="only calls from this ISO date or datetime on (UTC when naive)")
         parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
         parser.add_argument(
-            "--include-sender-costs", action="store_true",
+            "--include-sender-costs",
+            action="store_true",
             help="also re-price calls whose cost was sent with them to /api/ingest/ (kept by default)",
         )
 
     def handle(self, *args, model, since, dry_run, include_sender_costs, **options):
         result = recompute_costs(
-            model_name=model, since=parse_since(since) if since else None, dry_run=dry_run,
+            model_name=model,
+            since=parse_since(since) if since else None,
+            dry_run=dry_run,
             include_sender_costs=include_sender_costs,
         )
         verb = "would change" if dry_run else "changed"
@@ -65,7 +68,8 @@ class Command(BaseCommand):
             )
         if result.sender_kept:
             self.stdout.write(
-                f"Kept the cost their sender gave on {result.sender_kept} calls (--include-sender-costs re-prices them)."
+                f"Kept the cost their sender gave on {result.sender_kept} calls "
+                "(--include-sender-costs re-prices them)."
             )
         if dry_run:
             self.stdout.write("Dry run: nothing written.")
