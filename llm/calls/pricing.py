@@ -74,26 +74,6 @@ class PriceBook:
         )
 
 
-def cost_for_call(
-    *,
-    provider: str,
-    model_name: str,
-    at: datetime,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cached_prompt_tokens: int = 0,
-) -> Decimal | None:
-    """USD cost of one call at the price in effect at `at`; None when unpriced (one query)."""
-    return PriceBook.for_models([(provider, model_name)]).cost(
-        provider=provider,
-        model_name=model_name,
-        at=at,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cached_prompt_tokens=cached_prompt_tokens,
-    )
-
-
 @dataclass(frozen=True)
 class RecomputeResult:
     examined: int  # calls looked at

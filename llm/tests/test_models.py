@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from llm.calls.pricing import PriceBook, cost_for_call
+from llm.calls.pricing import PriceBook
 from llm.calls.storage import bulk_insert
 from llm.models import LLMRequestLog, ModelPrice
 
@@ -58,6 +58,11 @@ def test_it_seeds_groq_prices():
         "llama-3.1-8b-instant",
         "qwen/qwen3-32b",
     }
+
+
+def cost_for_call(*, provider: str, model_name: str, **call):
+    """The cost of one call as the write path prices it: from the prices of that model alone."""
+    return PriceBook.for_models([(provider, model_name)]).cost(provider=provider, model_name=model_name, **call)
 
 
 def test_it_prices_a_call_with_cached_tokens():
