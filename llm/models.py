@@ -330,6 +330,46 @@ class HourlyRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.model_name} {self.status} ({self.calls} calls)"
 
 
+class DailyRollup(models.Model):
+    """HourlyRollup folded into UTC days: a 30-day window reads 30 rows per group instead of 720.
+
+    A day's rows are rewritten with its hours', so they are used only while all 24 hours are fresh.
+    """
+
+    day = models.DateField()
+    model_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10)
+    error_type = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16)
+    calls = models.BigIntegerField()
+    prompt_tokens = models.BigIntegerField()
+    completion_tokens = models.BigIntegerField()
+    total_tokens = models.BigIntegerField()
+    cached_prompt_tokens = models.BigIntegerField()
+    cost_micros = models.BigIntegerField()
+    priced_calls = models.BigIntegerField()
+    unpriced_calls = models.BigIntegerField()
+    latency_sum_ms = models.FloatField()
+    latency_min_ms = models.FloatField()
+    latency_max_ms = models.FloatField()
+    latency_histogram = models.JSONField(default=dict)
+    ttft_calls = models.BigIntegerField()
+    ttft_sum_ms = models.FloatField()
+    ttft_histogram = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "llm_daily_rollup"
+        constraints = [
+            # Also the index of the reads of whole days.
+            models.UniqueConstraint(
+                fields=["day", "model_name", "status", "error_type", "source"], name="llm_daily_rollup_unique_group"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.day:%Y-%m-%d} {self.model_name} {self.status} ({self.calls} calls)"
+
+
 class HourlyUserPresence(models.Model):
     """A user (non-blank user_id) made calls of this model with this status in this UTC hour.
 

@@ -34,13 +34,14 @@ from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, router, transaction
-from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from llm.analytics.filters import LogFilters, filter_logs
 from llm.models import (
     COST_PLACES,
     ChangedHour,
+    DailyRollup,
     DailyUserPresence,
     HourlyRollup,
     HourlyUserPresence,
@@ -66,6 +67,11 @@ _MODEL_LATENCY_INDEX = "llm_log_model_latency_idx"
 # LogFilters fields rollups can answer; any other filter set sends the whole window to the raw rows.
 _ROLLUP_FILTERS = {"start", "end", "end_inclusive", "model", "status", "error_type", "group_by", "ordering"}
 GROUPS = ("model_name", "status", "error_type", "source", "hour")
+# LogFilters fields the rollup rows can be filtered on, and their columns.
+_FILTERED_COLUMNS = (("model", "model_name"), ("status", "status"), ("error_type", "error_type"))
+# The summed columns of HourlyRollup and DailyRollup.
+_SUMMED_COLUMNS = ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "cost_micros",
+                   "priced_calls", "unpriced_calls", "latency_sum_ms", "ttft_calls", "ttft_sum_ms")
 
 
 # --- Buckets and per-vendor SQL --------------------------------------------------------------
@@ -248,8 +254,10 @@ def _roll_up_day(*, day: date, hours: list[datetime], forced: bool, using: str) 
                     # The day's calls are grouped in memory rather than in temporary files; and the
                     # planner, blind to the size of a WITH query, would join the groups to their
                     # histograms by a nested loop re-reading one side per group (0.26 s a day at 1M calls).
+                    # The costs that refusal adds would then trigger JIT compilation (0.4 s a statement).
                     cursor.execute("SET LOCAL work_mem = '64MB'")
                     cursor.execute("SET LOCAL enable_nestloop = off")
+                    cursor.execute("SET LOCAL jit = off")
             todo = hours if forced else _still_to_do(hours, using)
             result = RefreshResult(skipped=len(hours) - len(todo))
             if not todo:
@@ -259,9 +267,15 @@ def _roll_up_day(*, day: date, hours: list[datetime], forced: bool, using: str) 
             HourlyRollup.objects.using(using).filter(_in_ranges("hour", runs)).delete()
             HourlyUserPresence.objects.using(using).filter(_in_ranges("hour", runs)).delete()
             result.calls = _insert_rollups(connection, runs)
+            _insert_daily_rollups(connection, day)
             _insert_presence(connection, runs, day)
             # Only the marks this transaction's snapshot sees: a later write's mark outlives it.
             ChangedHour.objects.using(using).filter(hour__in=todo).delete()
+            if connection.vendor == "postgresql":
+                # The insert trigger marks an hour once per transaction (migration 0007); should this
+                # transaction go on writing calls, their hours must be marked again.
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('llm.marked_hour', '', true)")
             stamp = timezone.now()
             RolledUpHour.objects.using(using).bulk_create(
                 [RolledUpHour(hour=hour, rolled_up_at=stamp) for hour in todo],
@@ -351,6 +365,42 @@ def _insert_rollups(connection, runs: list[tuple[datetime, datetime]]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return sum(row[0] for row in cursor.fetchall())
+
+
+def _insert_daily_rollups(connection, day: date) -> None:
+    """The day's rows again, from its hourly rows (histograms summed bucket by bucket)."""
+    vendor = connection.vendor
+    DailyRollup.objects.using(connection.alias).filter(day=day).delete()
+    keys = "model_name, status, error_type, source"
+    same = " AND ".join(f"s.{key} = {{t}}.{key}" for key in keys.split(", "))
+    value = "CAST(h.value AS BIGINT)" if vendor == "postgresql" else "h.value"
+
+    def histogram(kind: str) -> str:
+        return (
+            f"SELECT {keys}, {_json_object_agg(vendor, 'key', 'n')} AS histogram FROM ("
+            f"SELECT {keys}, h.key AS key, SUM({value}) AS n FROM day_rows "
+            f"{_json_pairs(vendor, f'day_rows.{kind}_histogram')} GROUP BY {keys}, h.key) AS buckets GROUP BY {keys}"
+        )
+
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in _SUMMED_COLUMNS)
+    sql = f"""
+        WITH day_rows AS MATERIALIZED (SELECT * FROM {HourlyRollup._meta.db_table} WHERE hour >= %s AND hour < %s),
+        sums AS (
+            SELECT {keys}, {sums}, MIN(latency_min_ms) AS latency_min_ms, MAX(latency_max_ms) AS latency_max_ms
+            FROM day_rows GROUP BY {keys}
+        ),
+        latency AS ({histogram('latency')}),
+        ttft AS ({histogram('ttft')})
+        INSERT INTO {DailyRollup._meta.db_table} (day, {keys}, {', '.join(_SUMMED_COLUMNS)}, latency_min_ms,
+            latency_max_ms, latency_histogram, ttft_histogram)
+        SELECT %s, {', '.join(f's.{key}' for key in keys.split(', '))}, {', '.join(f's.{n}' for n in _SUMMED_COLUMNS)},
+               s.latency_min_ms, s.latency_max_ms, l.histogram, COALESCE(t.histogram, '{{}}')
+        FROM sums s JOIN latency l ON {same.format(t='l')} LEFT JOIN ttft t ON {same.format(t='t')}
+    """
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(start), adapt(start + DAY), connection.ops.adapt_datefield_value(day)])
 
 
 def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: date) -> None:
@@ -505,39 +555,66 @@ def _group_key(values: tuple, group_by: tuple[str, ...]) -> Hashable:
     return values[0] if len(group_by) == 1 else values
 
 
-def _rollup_rows(filters: LogFilters, split: WindowSplit, using: str) -> QuerySet:
-    rows = HourlyRollup.objects.using(using).order_by().filter(_in_ranges("hour", split.rollup))
-    for name, column in (("model", "model_name"), ("status", "status"), ("error_type", "error_type")):
-        if getattr(filters, name) is not None:
-            rows = rows.filter(**{column: getattr(filters, name)})
-    return rows
+def _whole_days(hours: Iterable[datetime]) -> tuple[list[date], list[datetime]]:
+    """(the UTC days all 24 hours of which are in `hours`, the other hours), both in order."""
+    present = set(hours)
+    days = sorted({h.date() for h in present if h.hour == 0 and all(h + HOUR * i in present for i in range(24))})
+    whole = set(days)
+    return days, sorted(h for h in present if h.date() not in whole)
+
+
+def _rollup_source(filters: LogFilters, split: WindowSplit, columns: list[str], *, by_hour: bool,
+                   using: str) -> tuple[str, list] | None:
+    """SELECT of `columns` over the rollup rows of the split's fresh hours: DailyRollup rows for whole
+    days, HourlyRollup rows for the other hours (all hourly when grouping by hour). None: no such row."""
+    days, hours = ([], split.rollup_hours) if by_hour else _whole_days(split.rollup_hours)
+    wanted = {column: getattr(filters, name) for name, column in _FILTERED_COLUMNS
+              if getattr(filters, name) is not None}
+    parts = []
+    if days:
+        parts.append(DailyRollup.objects.using(using).filter(day__in=days, **wanted).values_list(*columns))
+    if hours:
+        in_hours = _in_ranges("hour", _runs(hours))
+        parts.append(HourlyRollup.objects.using(using).filter(in_hours, **wanted).values_list(*columns))
+    if not parts:
+        return None
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return sql, list(params)
 
 
 def rollup_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...] = (),
                    histograms: bool = True, using: str | None = None) -> dict[Hashable, Figures]:
     """The figures of the split's fresh hours, from the rollups, per value of `group_by` (names of GROUPS;
     a tuple key for several, None for none); groups without calls are absent. Two queries (one without
-    histograms), whatever the window's length; none when no hour is fresh."""
+    histograms), whatever the window's length: whole days are read from daily rows."""
     _check_groups(group_by)
     using = using or router.db_for_read(HourlyRollup)
-    if not split.rollup:
+    columns = list(dict.fromkeys([*group_by, "status", *_SUMMED_COLUMNS, "latency_min_ms", "latency_max_ms"]))
+    source = _rollup_source(filters, split, columns, by_hour="hour" in group_by, using=using)
+    if source is None:
         return {}
-    rows = _rollup_rows(filters, split, using)
-    # Aliased: an annotation may not take the name of a field.
-    sums = {f"sum_{name}": Sum(name) for name in Figures._SUMMED if name != "errors"}
-    sums.update(sum_errors=Sum("calls", filter=Q(status=LLMRequestLog.Status.ERROR)),
-                min_latency=Min("latency_min_ms"), max_latency=Max("latency_max_ms"))
-    # values() without names would group by every column: no grouping is aggregate().
-    aggregates = rows.values(*group_by).annotate(**sums) if group_by else [rows.aggregate(**sums)]
+    sql, params = source
+    select = "".join(f"r.{name}, " for name in group_by)
+    sums = [f"SUM(r.{name})" for name in _SUMMED_COLUMNS]
+    sums.insert(1, "SUM(CASE WHEN r.status = %s THEN r.calls ELSE 0 END)")  # errors, in Figures._SUMMED order
+    grouped = f"GROUP BY {', '.join(f'r.{name}' for name in group_by)}" if group_by else ""
     result: dict[Hashable, Figures] = {}
-    for row in aggregates:
-        if not row["sum_calls"]:
-            continue  # no fresh hour held a call
-        key = _group_key(tuple(row[name] for name in group_by), group_by)
-        sums = [row[f"sum_{name}"] for name in Figures._SUMMED]
-        result[key] = _figures(sums, row["min_latency"], row["max_latency"])
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select}{', '.join(sums)}, MIN(r.latency_min_ms), MAX(r.latency_max_ms) "
+            f"FROM ({sql}) AS r {grouped}",
+            [LLMRequestLog.Status.ERROR, *params],
+        )
+        for row in cursor.fetchall():
+            width = len(group_by)
+            if row[width]:  # (no GROUP BY over no rows gives one row of nulls)
+                result[_group_key(row[:width], group_by)] = _figures(row[width:width + 12], row[-2], row[-1])
     if histograms and result:
-        for (key, kind), histogram in _rollup_histograms(rows, group_by, ("latency", "ttft")).items():
+        for (key, kind), histogram in _rollup_histograms(filters, split, group_by, ("latency", "ttft"), using).items():
             setattr(result[key], f"{kind}_histogram", histogram)
     return result
 
@@ -549,22 +626,24 @@ def _figures(sums, latency_min_ms, latency_max_ms) -> Figures:
     return Figures(**values, latency_min_ms=latency_min_ms, latency_max_ms=latency_max_ms)
 
 
-def _rollup_histograms(rows: QuerySet, group_by: tuple[str, ...], kinds: tuple[str, ...]) -> dict:
-    """{(group key, kind): merged histogram} summed in the database (JSON pairs), one statement."""
-    connection = connections[rows.db]
-    table = HourlyRollup._meta.db_table
-    where, params = _where(rows)
-    columns = "".join(f"{table}.{name}, " for name in group_by)
-    value = "CAST(h.value AS BIGINT)" if connection.vendor == "postgresql" else "h.value"
-    parts = []
-    for kind in kinds:
-        pairs = _json_pairs(connection.vendor, f"{table}.{kind}_histogram")
-        parts.append(
-            f"SELECT {columns}'{kind}', h.key, SUM({value}) FROM {table} {pairs} WHERE {where} "
-            f"GROUP BY {columns}h.key"
-        )
+def _rollup_histograms(filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...], kinds: tuple[str, ...],
+                       using: str) -> dict:
+    """{(group key, kind): merged histogram} of the split's fresh hours, summed in the database; one statement."""
+    columns = list(dict.fromkeys([*group_by, *(f"{kind}_histogram" for kind in kinds)]))
+    source = _rollup_source(filters, split, columns, by_hour="hour" in group_by, using=using)
+    if source is None:
+        return {}
+    sql, params = source
+    vendor = connections[using].vendor
+    select = "".join(f"r.{name}, " for name in group_by)
+    value = "CAST(h.value AS BIGINT)" if vendor == "postgresql" else "h.value"
+    parts = [
+        f"SELECT {select}'{kind}', h.key, SUM({value}) FROM ({sql}) AS r {_json_pairs(vendor, f'r.{kind}_histogram')} "
+        f"GROUP BY {select}h.key"
+        for kind in kinds
+    ]
     found: dict = {}
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params * len(kinds))
         for row in cursor.fetchall():
             key = _group_key(row[:len(group_by)], group_by)
@@ -671,16 +750,14 @@ def unique_users(*, filters: LogFilters, split: WindowSplit | None = None, by_mo
     elif split is None:
         split = split_window(filters=filters, using=using)
     names = ("model_name", "user_id") if by_model else ("user_id",)
-    hours = set(split.rollup_hours)
-    days = {h.date() for h in hours if all(h.replace(hour=i) in hours for i in range(24))}
-    other_hours = [h for h in sorted(hours) if h.date() not in days]
+    days, other_hours = _whole_days(split.rollup_hours)
     parts = []
     if split.raw:
         parts.append(raw_queryset(filters=filters, split=split, using=using).exclude(user_id="").values_list(*names))
     wanted = {column: getattr(filters, name) for name, column in (("model", "model_name"), ("status", "status"))
               if getattr(filters, name) is not None}
     if days:
-        parts.append(DailyUserPresence.objects.using(using).filter(day__in=sorted(days), **wanted).values_list(*names))
+        parts.append(DailyUserPresence.objects.using(using).filter(day__in=days, **wanted).values_list(*names))
     if other_hours:
         in_hours = _in_ranges("hour", _runs(other_hours))
         parts.append(HourlyUserPresence.objects.using(using).filter(in_hours, **wanted).values_list(*names))
@@ -771,7 +848,7 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     found: dict[str, dict[int, int]] = {}
     parts = []
     if split.rollup:
-        parts.append(_rollup_histograms(_rollup_rows(filters, split, using), ("model_name",), ("latency",)))
+        parts.append(_rollup_histograms(filters, split, ("model_name",), ("latency",), using))
     if split.raw:
         parts.append(_raw_histograms(raw_queryset(filters=filters, split=split, using=using), ("model_name",),
                                      ("latency",)))

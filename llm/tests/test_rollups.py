@@ -11,7 +11,7 @@ import pytest
 from llm.analytics import rollups
 from llm.analytics.filters import LogFilters
 from llm.analytics.rollups import HOUR, RELATIVE_ERROR, Figures
-from llm.models import ChangedHour, LLMRequestLog, RolledUpHour
+from llm.models import ChangedHour, DailyRollup, HourlyRollup, LLMRequestLog, RolledUpHour
 from llm.tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -314,3 +314,53 @@ def test_it_reads_a_long_window_in_a_fixed_number_of_queries(calls, django_asser
         rollups.exact_latency_percentiles(filters=filters, by_model=True)
     with django_assert_num_queries(2):
         rollups.unique_users(filters=filters)
+
+
+@pytest.fixture
+def days_of_calls():
+    first = (NOW - timedelta(days=3)).replace(hour=0)
+    make_calls(random.Random(17), 2000, first=first, hours=84)
+    return first, _stored()
+
+
+def test_it_matches_the_rows_over_whole_days_fresh_and_changed(days_of_calls):
+    first, calls = days_of_calls
+    rollups.refresh_rollups(now=NOW)
+    day = timedelta(days=1)
+    long_windows = [
+        LogFilters(start=first + 5 * HOUR + timedelta(minutes=13), end=NOW - HOUR - timedelta(minutes=20)),
+        LogFilters(start=first, end=first + 2 * day, end_inclusive=False),
+        LogFilters(start=first + timedelta(minutes=30), model="m-delta", status="success"),
+    ]
+    assert rollups._whole_days(rollups.split_window(filters=long_windows[0]).rollup_hours)[0] == [
+        (first + day).date(), (first + 2 * day).date()]
+    for filters in long_windows:
+        assert_window_matches(filters, calls)
+
+    LLMRequestLog.objects.filter(timestamp__gte=first + day + 5 * HOUR, timestamp__lt=first + day + 6 * HOUR).update(
+        cost_estimate=Decimal("2.000001"))
+    for filters in long_windows:  # that day from its other hours and the changed hour from rows
+        assert_window_matches(filters, _stored())
+    rollups.refresh_rollups(now=NOW)
+    for filters in long_windows:
+        assert_window_matches(filters, _stored())
+
+
+def test_it_keeps_each_day_equal_to_the_sum_of_its_hours(days_of_calls):
+    first, _ = days_of_calls
+    rollups.refresh_rollups(now=NOW)
+    LLMRequestLog.objects.bulk_create([_call(random.Random(2), first + 30 * HOUR)])
+    rollups.refresh_rollups(now=NOW)
+
+    for day in DailyRollup.objects.all():
+        start = datetime(day.day.year, day.day.month, day.day.day, tzinfo=NOW.tzinfo)
+        hours = HourlyRollup.objects.filter(
+            hour__gte=start, hour__lt=start + timedelta(days=1),
+            model_name=day.model_name, status=day.status, error_type=day.error_type, source=day.source,
+        )
+        assert day.calls == sum(h.calls for h in hours)
+        assert day.cost_micros == sum(h.cost_micros for h in hours)
+        assert {int(k): v for k, v in day.latency_histogram.items()} == rollups._merge_histograms(
+            *({int(k): v for k, v in h.latency_histogram.items()} for h in hours))
+        assert {int(k): v for k, v in day.ttft_histogram.items()} == rollups._merge_histograms(
+            *({int(k): v for k, v in h.ttft_histogram.items()} for h in hours))

@@ -107,14 +107,31 @@ def test_it_marks_every_rolled_up_hour_on_truncate(calls):
     assert rollups.window_figures(filters=LogFilters()) == {}
 
 
-def test_it_marks_an_hour_once_per_write_on_sqlite_and_once_per_statement_on_postgresql():
+def test_it_marks_an_hour_once_per_transaction():
     rows = [_call(random.Random(i), START + timedelta(minutes=i)) for i in range(50)]
 
-    LLMRequestLog.objects.bulk_create(rows[:25])
+    LLMRequestLog.objects.bulk_create(rows[:25])  # the test's transaction holds both writes
     LLMRequestLog.objects.bulk_create(rows[25:])
 
-    # PostgreSQL appends a mark per statement (see ChangedHour); SQLite keeps one per hour.
-    assert ChangedHour.objects.count() == (2 if connection.vendor == "postgresql" else 1)
+    assert ChangedHour.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_appends_a_mark_per_transaction_on_postgresql_and_keeps_one_on_sqlite():
+    for i in range(3):
+        LLMRequestLog.objects.bulk_create([_call(random.Random(i), START + timedelta(minutes=i))])
+
+    # PostgreSQL appends (see ChangedHour); SQLite, whose writers take turns, keeps one per hour.
+    assert ChangedHour.objects.count() == (3 if connection.vendor == "postgresql" else 1)
+
+
+def test_it_marks_again_after_a_refresh_in_the_same_transaction():
+    LLMRequestLog.objects.bulk_create([_call(random.Random(1), START + timedelta(minutes=1))])
+    rollups.refresh_rollups(now=NOW)
+
+    LLMRequestLog.objects.bulk_create([_call(random.Random(2), START + timedelta(minutes=2))])
+
+    assert changed_hours() == {START}
 
 
 # --- refresh_rollups ------------------------------------------------------------------------
