@@ -1,4 +1,5 @@
 """Data model: one row per LLM call, plus feedback, prices, alerting and ingest keys."""
+
 import uuid
 from decimal import Decimal
 
@@ -56,9 +57,7 @@ class LLMRequestLog(models.Model):
     trace_id = models.CharField(max_length=32, blank=True)
     span_id = models.CharField(max_length=16, blank=True)
     parent_span_id = models.CharField(max_length=16, blank=True)
-    ingest_key = models.ForeignKey(
-        "IngestKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    ingest_key = models.ForeignKey("IngestKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     metadata = models.JSONField(default=dict, blank=True)
     error_message = models.TextField(blank=True)
     prompt_text = models.TextField(blank=True)
@@ -82,8 +81,18 @@ class LLMRequestLog(models.Model):
             # mostly prompt/response text (PostgreSQL: index-only scan). Key columns rather than
             # INCLUDE, because SQLite ignores INCLUDE and needs the columns in the key.
             models.Index(
-                fields=["timestamp", "model_name", "status", "latency_ms", "prompt_tokens", "completion_tokens",
-                        "total_tokens", "cost_estimate", "user_id", "time_to_first_token_ms"],
+                fields=[
+                    "timestamp",
+                    "model_name",
+                    "status",
+                    "latency_ms",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "total_tokens",
+                    "cost_estimate",
+                    "user_id",
+                    "time_to_first_token_ms",
+                ],
                 name="llm_log_metrics_cover_idx",
             ),
             # Per-model latency percentiles: rows of one model already in latency order
@@ -158,9 +167,7 @@ class ModelPrice(models.Model):
     class Meta:
         ordering = ["provider", "model_name", "-effective_from"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["provider", "model_name", "effective_from"], name="llm_price_unique_from"
-            ),
+            models.UniqueConstraint(fields=["provider", "model_name", "effective_from"], name="llm_price_unique_from"),
         ]
 
     def __str__(self):

@@ -101,6 +101,7 @@ def _run(statements: dict):
     def run(apps, schema_editor):
         for sql in statements[schema_editor.connection.vendor]:
             schema_editor.execute(sql)
+
     return run
 
 
@@ -109,89 +110,100 @@ drop_triggers = _run({"postgresql": POSTGRESQL_BACKWARD, "sqlite": SQLITE_BACKWA
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llm', '0005_logs_time_id_index'),
+        ("llm", "0005_logs_time_id_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RolledUpHour',
+            name="RolledUpHour",
             fields=[
-                ('hour', models.DateTimeField(primary_key=True, serialize=False)),
-                ('rolled_up_at', models.DateTimeField()),
+                ("hour", models.DateTimeField(primary_key=True, serialize=False)),
+                ("rolled_up_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'llm_rolled_up_hour',
+                "db_table": "llm_rolled_up_hour",
             },
         ),
         migrations.CreateModel(
-            name='ChangedHour',
+            name="ChangedHour",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('hour', models.DateTimeField()),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("hour", models.DateTimeField()),
             ],
             options={
-                'db_table': 'llm_changed_hour',
-                'indexes': [models.Index(fields=['hour'], name='llm_changed_hour_idx')],
+                "db_table": "llm_changed_hour",
+                "indexes": [models.Index(fields=["hour"], name="llm_changed_hour_idx")],
             },
         ),
         migrations.CreateModel(
-            name='DailyUserPresence',
+            name="DailyUserPresence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('model_name', models.CharField(max_length=200)),
-                ('status', models.CharField(max_length=10)),
-                ('user_id', models.CharField(max_length=255)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("model_name", models.CharField(max_length=200)),
+                ("status", models.CharField(max_length=10)),
+                ("user_id", models.CharField(max_length=255)),
             ],
             options={
-                'db_table': 'llm_daily_user',
-                'constraints': [models.UniqueConstraint(fields=('day', 'model_name', 'status', 'user_id'), name='llm_daily_user_unique')],
+                "db_table": "llm_daily_user",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "model_name", "status", "user_id"), name="llm_daily_user_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HourlyRollup',
+            name="HourlyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('model_name', models.CharField(max_length=200)),
-                ('status', models.CharField(max_length=10)),
-                ('error_type', models.CharField(blank=True, max_length=32)),
-                ('source', models.CharField(max_length=16)),
-                ('calls', models.BigIntegerField()),
-                ('prompt_tokens', models.BigIntegerField()),
-                ('completion_tokens', models.BigIntegerField()),
-                ('total_tokens', models.BigIntegerField()),
-                ('cached_prompt_tokens', models.BigIntegerField()),
-                ('cost_micros', models.BigIntegerField()),
-                ('priced_calls', models.BigIntegerField()),
-                ('unpriced_calls', models.BigIntegerField()),
-                ('latency_sum_ms', models.FloatField()),
-                ('latency_min_ms', models.FloatField()),
-                ('latency_max_ms', models.FloatField()),
-                ('latency_histogram', models.JSONField(default=dict)),
-                ('ttft_calls', models.BigIntegerField()),
-                ('ttft_sum_ms', models.FloatField()),
-                ('ttft_histogram', models.JSONField(default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("hour", models.DateTimeField()),
+                ("model_name", models.CharField(max_length=200)),
+                ("status", models.CharField(max_length=10)),
+                ("error_type", models.CharField(blank=True, max_length=32)),
+                ("source", models.CharField(max_length=16)),
+                ("calls", models.BigIntegerField()),
+                ("prompt_tokens", models.BigIntegerField()),
+                ("completion_tokens", models.BigIntegerField()),
+                ("total_tokens", models.BigIntegerField()),
+                ("cached_prompt_tokens", models.BigIntegerField()),
+                ("cost_micros", models.BigIntegerField()),
+                ("priced_calls", models.BigIntegerField()),
+                ("unpriced_calls", models.BigIntegerField()),
+                ("latency_sum_ms", models.FloatField()),
+                ("latency_min_ms", models.FloatField()),
+                ("latency_max_ms", models.FloatField()),
+                ("latency_histogram", models.JSONField(default=dict)),
+                ("ttft_calls", models.BigIntegerField()),
+                ("ttft_sum_ms", models.FloatField()),
+                ("ttft_histogram", models.JSONField(default=dict)),
             ],
             options={
-                'db_table': 'llm_hourly_rollup',
-                'constraints': [models.UniqueConstraint(fields=('hour', 'model_name', 'status', 'error_type', 'source'), name='llm_rollup_unique_group')],
+                "db_table": "llm_hourly_rollup",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "model_name", "status", "error_type", "source"), name="llm_rollup_unique_group"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HourlyUserPresence',
+            name="HourlyUserPresence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('model_name', models.CharField(max_length=200)),
-                ('status', models.CharField(max_length=10)),
-                ('user_id', models.CharField(max_length=255)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("hour", models.DateTimeField()),
+                ("model_name", models.CharField(max_length=200)),
+                ("status", models.CharField(max_length=10)),
+                ("user_id", models.CharField(max_length=255)),
             ],
             options={
-                'db_table': 'llm_hourly_user',
-                'constraints': [models.UniqueConstraint(fields=('hour', 'model_name', 'status', 'user_id'), name='llm_hourly_user_unique')],
+                "db_table": "llm_hourly_user",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "model_name", "status", "user_id"), name="llm_hourly_user_unique"
+                    )
+                ],
             },
         ),
         migrations.RunPython(create_triggers, drop_triggers),

@@ -52,44 +52,49 @@ def _run(statements: list[str]):
         if schema_editor.connection.vendor == "postgresql":  # SQLite's triggers stay as 0006 made them
             for sql in statements:
                 schema_editor.execute(sql)
+
     return run
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('llm', '0006_rollups'),
+        ("llm", "0006_rollups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DailyRollup',
+            name="DailyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('model_name', models.CharField(max_length=200)),
-                ('status', models.CharField(max_length=10)),
-                ('error_type', models.CharField(blank=True, max_length=32)),
-                ('source', models.CharField(max_length=16)),
-                ('calls', models.BigIntegerField()),
-                ('prompt_tokens', models.BigIntegerField()),
-                ('completion_tokens', models.BigIntegerField()),
-                ('total_tokens', models.BigIntegerField()),
-                ('cached_prompt_tokens', models.BigIntegerField()),
-                ('cost_micros', models.BigIntegerField()),
-                ('priced_calls', models.BigIntegerField()),
-                ('unpriced_calls', models.BigIntegerField()),
-                ('latency_sum_ms', models.FloatField()),
-                ('latency_min_ms', models.FloatField()),
-                ('latency_max_ms', models.FloatField()),
-                ('latency_histogram', models.JSONField(default=dict)),
-                ('ttft_calls', models.BigIntegerField()),
-                ('ttft_sum_ms', models.FloatField()),
-                ('ttft_histogram', models.JSONField(default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("model_name", models.CharField(max_length=200)),
+                ("status", models.CharField(max_length=10)),
+                ("error_type", models.CharField(blank=True, max_length=32)),
+                ("source", models.CharField(max_length=16)),
+                ("calls", models.BigIntegerField()),
+                ("prompt_tokens", models.BigIntegerField()),
+                ("completion_tokens", models.BigIntegerField()),
+                ("total_tokens", models.BigIntegerField()),
+                ("cached_prompt_tokens", models.BigIntegerField()),
+                ("cost_micros", models.BigIntegerField()),
+                ("priced_calls", models.BigIntegerField()),
+                ("unpriced_calls", models.BigIntegerField()),
+                ("latency_sum_ms", models.FloatField()),
+                ("latency_min_ms", models.FloatField()),
+                ("latency_max_ms", models.FloatField()),
+                ("latency_histogram", models.JSONField(default=dict)),
+                ("ttft_calls", models.BigIntegerField()),
+                ("ttft_sum_ms", models.FloatField()),
+                ("ttft_histogram", models.JSONField(default=dict)),
             ],
             options={
-                'db_table': 'llm_daily_rollup',
-                'constraints': [models.UniqueConstraint(fields=('day', 'model_name', 'status', 'error_type', 'source'), name='llm_daily_rollup_unique_group')],
+                "db_table": "llm_daily_rollup",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "model_name", "status", "error_type", "source"),
+                        name="llm_daily_rollup_unique_group",
+                    )
+                ],
             },
         ),
         migrations.RunPython(_run(POSTGRESQL_FORWARD), _run(POSTGRESQL_BACKWARD)),

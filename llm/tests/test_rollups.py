@@ -1,5 +1,6 @@
 """Rollups: every figure read through them equals an independent recomputation from the rows the test made
 (Decimal sums, numpy percentiles, Python sets), with the rollups absent, half-built, fresh and stale."""
+
 import math
 import random
 from datetime import datetime, timedelta
@@ -81,9 +82,14 @@ def _selected(calls, filters: LogFilters):
             continue
         if end is not None and (call.timestamp > end if filters.end_inclusive else call.timestamp >= end):
             continue
-        if any(value is not None and getattr(call, column) != value for value, column in (
-            (filters.model, "model_name"), (filters.status, "status"), (filters.error_type, "error_type"),
-        )):
+        if any(
+            value is not None and getattr(call, column) != value
+            for value, column in (
+                (filters.model, "model_name"),
+                (filters.status, "status"),
+                (filters.error_type, "error_type"),
+            )
+        ):
             continue
         yield call
 
@@ -204,8 +210,9 @@ def test_it_matches_the_rows_with_stale_rollups(calls):
     LLMRequestLog.objects.filter(pk=moved.pk).update(timestamp=START + 2 * HOUR + timedelta(minutes=30))
 
     changed = set(ChangedHour.objects.values_list("hour", flat=True))
-    assert {START + h * HOUR for h in (0, 1, 2, 3, 6, 7, 8, 14, 20)} | {moved.timestamp.replace(
-        minute=0, second=0, microsecond=0)} <= changed
+    assert {START + h * HOUR for h in (0, 1, 2, 3, 6, 7, 8, 14, 20)} | {
+        moved.timestamp.replace(minute=0, second=0, microsecond=0)
+    } <= changed
     for filters in windows():
         assert_window_matches(filters, _stored())
 
@@ -219,7 +226,8 @@ def test_it_serves_fresh_whole_hours_from_rollups_and_the_rest_from_rows(calls):
 
     assert split.rollup == ((START + 3 * HOUR, START + 7 * HOUR), (START + 8 * HOUR, START + 9 * HOUR))
     assert split.raw == (
-        (start, START + 3 * HOUR), (START + 7 * HOUR, START + 8 * HOUR),
+        (start, START + 3 * HOUR),
+        (START + 7 * HOUR, START + 8 * HOUR),
         (START + 9 * HOUR, end + timedelta(microseconds=1)),
     )
 
@@ -282,8 +290,10 @@ def test_it_reads_every_value_of_a_bucket_as_within_the_bound():
 def test_it_gives_exact_percentiles_for_values_on_bucket_edges():
     edges = [rollups.GAMMA**k for k in range(300, 340)] + [0.0, 1.0, 1.0, 2.0]
     rng = random.Random(3)
-    rows = [_call(rng, START + timedelta(minutes=i), latency_ms=value, model_name="m-alpha")
-            for i, value in enumerate(edges * 3)]
+    rows = [
+        _call(rng, START + timedelta(minutes=i), latency_ms=value, model_name="m-alpha")
+        for i, value in enumerate(edges * 3)
+    ]
     LLMRequestLog.objects.bulk_create(rows)
     rollups.refresh_rollups(now=NOW)
     fractions = [i / 20 for i in range(21)]
@@ -333,12 +343,15 @@ def test_it_matches_the_rows_over_whole_days_fresh_and_changed(days_of_calls):
         LogFilters(start=first + timedelta(minutes=30), model="m-delta", status="success"),
     ]
     assert rollups._whole_days(rollups.split_window(filters=long_windows[0]).rollup_hours)[0] == [
-        (first + day).date(), (first + 2 * day).date()]
+        (first + day).date(),
+        (first + 2 * day).date(),
+    ]
     for filters in long_windows:
         assert_window_matches(filters, calls)
 
     LLMRequestLog.objects.filter(timestamp__gte=first + day + 5 * HOUR, timestamp__lt=first + day + 6 * HOUR).update(
-        cost_estimate=Decimal("2.000001"))
+        cost_estimate=Decimal("2.000001")
+    )
     for filters in long_windows:  # that day from its other hours and the changed hour from rows
         assert_window_matches(filters, _stored())
     rollups.refresh_rollups(now=NOW)
@@ -355,12 +368,18 @@ def test_it_keeps_each_day_equal_to_the_sum_of_its_hours(days_of_calls):
     for day in DailyRollup.objects.all():
         start = datetime(day.day.year, day.day.month, day.day.day, tzinfo=NOW.tzinfo)
         hours = HourlyRollup.objects.filter(
-            hour__gte=start, hour__lt=start + timedelta(days=1),
-            model_name=day.model_name, status=day.status, error_type=day.error_type, source=day.source,
+            hour__gte=start,
+            hour__lt=start + timedelta(days=1),
+            model_name=day.model_name,
+            status=day.status,
+            error_type=day.error_type,
+            source=day.source,
         )
         assert day.calls == sum(h.calls for h in hours)
         assert day.cost_micros == sum(h.cost_micros for h in hours)
         assert {int(k): v for k, v in day.latency_histogram.items()} == rollups._merge_histograms(
-            *({int(k): v for k, v in h.latency_histogram.items()} for h in hours))
+            *({int(k): v for k, v in h.latency_histogram.items()} for h in hours)
+        )
         assert {int(k): v for k, v in day.ttft_histogram.items()} == rollups._merge_histograms(
-            *({int(k): v for k, v in h.ttft_histogram.items()} for h in hours))
+            *({int(k): v for k, v in h.ttft_histogram.items()} for h in hours)
+        )

@@ -1,4 +1,5 @@
 """Refreshes that overlap each other or a write never double count and never lose a change."""
+
 import json
 import os
 import random
@@ -104,13 +105,29 @@ def test_two_refresh_commands_at_once_on_one_sqlite_file(tmp_path):
     base = Path(settings.BASE_DIR)
 
     def manage(*args, **kwargs):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=base, env=env, check=True,
-                              capture_output=True, text=True, **kwargs).stdout
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=base,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            **kwargs,
+        ).stdout
 
     manage("migrate", "-v", "0")
     manage("shell", "-c", SEED)
-    runs = [subprocess.Popen([sys.executable, "manage.py", "refresh_rollups"], cwd=base, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "refresh_rollups"],
+            cwd=base,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], outputs

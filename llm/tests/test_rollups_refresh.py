@@ -1,5 +1,6 @@
 """Keeping rollups: the triggers that mark changed hours, refresh_rollups (the function and the command), and
 check_alerts running it."""
+
 import io
 import random
 from datetime import timedelta
@@ -45,12 +46,15 @@ def calls():
 
 # --- Triggers ---------------------------------------------------------------------------------
 
+
 def test_it_marks_the_hour_of_each_inserted_call():
-    LLMRequestLog.objects.bulk_create([
-        _call(random.Random(1), START + timedelta(minutes=5)),
-        _call(random.Random(2), START + 2 * HOUR),  # exactly on the hour: that hour, not the one before
-        _call(random.Random(3), START + 3 * HOUR - timedelta(microseconds=1)),
-    ])
+    LLMRequestLog.objects.bulk_create(
+        [
+            _call(random.Random(1), START + timedelta(minutes=5)),
+            _call(random.Random(2), START + 2 * HOUR),  # exactly on the hour: that hour, not the one before
+            _call(random.Random(3), START + 3 * HOUR - timedelta(microseconds=1)),
+        ]
+    )
 
     assert changed_hours() == {START, START + 2 * HOUR}
 
@@ -136,6 +140,7 @@ def test_it_marks_again_after_a_refresh_in_the_same_transaction():
 
 # --- refresh_rollups ------------------------------------------------------------------------
 
+
 def test_it_rolls_up_complete_hours_only(calls):
     current = make_calls(random.Random(4), 5, first=NOW, hours=1)
 
@@ -196,13 +201,17 @@ def test_it_keeps_daily_presence_equal_to_the_union_of_its_hours():
     day = START.replace(hour=0) + timedelta(days=1)
     make_calls(rng, 300, first=day, hours=24)
     rollups.refresh_rollups(now=NOW)
-    LLMRequestLog.objects.bulk_create([_call(rng, day + 5 * HOUR, user_id="late-user", model_name="m-alpha",
-                                             status="success", error_type="")])
+    LLMRequestLog.objects.bulk_create(
+        [_call(rng, day + 5 * HOUR, user_id="late-user", model_name="m-alpha", status="success", error_type="")]
+    )
     rollups.refresh_rollups(now=NOW)
 
     daily = set(DailyUserPresence.objects.filter(day=day.date()).values_list("model_name", "status", "user_id"))
-    hourly = set(HourlyUserPresence.objects.filter(hour__gte=day, hour__lt=day + timedelta(days=1))
-                 .values_list("model_name", "status", "user_id"))
+    hourly = set(
+        HourlyUserPresence.objects.filter(hour__gte=day, hour__lt=day + timedelta(days=1)).values_list(
+            "model_name", "status", "user_id"
+        )
+    )
     assert ("m-alpha", "success", "late-user") in daily
     assert daily == hourly
 
@@ -219,6 +228,7 @@ def test_it_skips_the_hours_another_run_rolled_up_meanwhile(calls, monkeypatch):
 
 
 # --- The command --------------------------------------------------------------------------------
+
 
 def run(*args) -> str:
     out = io.StringIO()
@@ -249,13 +259,21 @@ def test_it_rolls_up_again_with_all_and_since(calls, frozen):
     assert "Rolled up 12 hour(s)" in run("--since", NOW.date().isoformat())
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--since", "yesterday"],
-     "--since 'yesterday': enter an ISO 8601 date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00Z"),
-    (["--since", "2026-02-30"], "--since '2026-02-30': enter an ISO 8601 date or datetime"),
-    (["--since", "2026-03-01", "--all"], "--since and --all cannot be combined: --all starts at the first call"),
-    (["--since", "2026-03-03T00:00Z"], "--since 2026-03-03T00:00Z is in the future; only complete hours are rolled up"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--since", "yesterday"],
+            "--since 'yesterday': enter an ISO 8601 date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00Z",
+        ),
+        (["--since", "2026-02-30"], "--since '2026-02-30': enter an ISO 8601 date or datetime"),
+        (["--since", "2026-03-01", "--all"], "--since and --all cannot be combined: --all starts at the first call"),
+        (
+            ["--since", "2026-03-03T00:00Z"],
+            "--since 2026-03-03T00:00Z is in the future; only complete hours are rolled up",
+        ),
+    ],
+)
 def test_it_refuses_bad_arguments_in_one_line(frozen, args, message):
     with pytest.raises(CommandError) as error:
         run(*args)
@@ -265,6 +283,7 @@ def test_it_refuses_bad_arguments_in_one_line(frozen, args, message):
 
 
 # --- check_alerts ---------------------------------------------------------------------------------
+
 
 def test_check_alerts_refreshes_the_rollups(calls, frozen):
     call_command("check_alerts", stdout=io.StringIO(), stderr=io.StringIO())

@@ -17,7 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--since", metavar="ISO",
+            "--since",
+            metavar="ISO",
             help="roll up again every complete hour from this date or datetime on (naive means UTC)",
         )
         parser.add_argument(
@@ -37,13 +38,18 @@ class Command(BaseCommand):
         )
         seconds = time.monotonic() - started
         if not result.hours:
-            self.stdout.write("Rollups are up to date." if not result.skipped else
-                              f"Rollups are up to date ({result.skipped} hour(s) rolled up by another run).")
+            self.stdout.write(
+                "Rollups are up to date."
+                if not result.skipped
+                else f"Rollups are up to date ({result.skipped} hour(s) rolled up by another run)."
+            )
             return
         changed = f", {result.changed} of them changed since their last roll-up" if result.changed else ""
-        self.stdout.write(self.style.SUCCESS(
-            f"Rolled up {result.hours} hour(s) holding {result.calls} call(s) in {seconds:.1f} s{changed}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Rolled up {result.hours} hour(s) holding {result.calls} call(s) in {seconds:.1f} s{changed}."
+            )
+        )
 
 
 def _parse_since(raw: str) -> datetime:
