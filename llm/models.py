@@ -293,14 +293,13 @@ class IngestKey(models.Model):
 # hour from these tables only when it is a RolledUpHour with no ChangedHour mark.
 
 
-class HourlyRollup(models.Model):
-    """The calls of one UTC hour with one (model, status, error type, source), summed.
+class RollupFigures(models.Model):
+    """The figures of one group of calls (model, status, error type, source), summed over an hour or a day.
 
     Histograms map a bucket number (llm/analytics/rollups.py: latency_bucket) to a count, sparse,
     and merge by adding counts; a percentile read from them is within 1 % of the exact one.
     """
 
-    hour = models.DateTimeField()
     model_name = models.CharField(max_length=200)
     status = models.CharField(max_length=10)
     error_type = models.CharField(max_length=32, blank=True)
@@ -325,6 +324,15 @@ class HourlyRollup(models.Model):
     ttft_histogram = models.JSONField(default=dict)
 
     class Meta:
+        abstract = True
+
+
+class HourlyRollup(RollupFigures):
+    """The calls of one UTC hour with one (model, status, error type, source), summed."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         db_table = "llm_hourly_rollup"
         constraints = [
             # Also the index of every rollup read: a range of hours, then the few groups of each hour.
@@ -337,32 +345,13 @@ class HourlyRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.model_name} {self.status} ({self.calls} calls)"
 
 
-class DailyRollup(models.Model):
+class DailyRollup(RollupFigures):
     """HourlyRollup folded into UTC days: a 30-day window reads 30 rows per group instead of 720.
 
     A day's rows are rewritten with its hours', so they are used only while all 24 hours are fresh.
     """
 
     day = models.DateField()
-    model_name = models.CharField(max_length=200)
-    status = models.CharField(max_length=10)
-    error_type = models.CharField(max_length=32, blank=True)
-    source = models.CharField(max_length=16)
-    calls = models.BigIntegerField()
-    prompt_tokens = models.BigIntegerField()
-    completion_tokens = models.BigIntegerField()
-    total_tokens = models.BigIntegerField()
-    cached_prompt_tokens = models.BigIntegerField()
-    cost_micros = models.BigIntegerField()
-    priced_calls = models.BigIntegerField()
-    unpriced_calls = models.BigIntegerField()
-    latency_sum_ms = models.FloatField()
-    latency_min_ms = models.FloatField()
-    latency_max_ms = models.FloatField()
-    latency_histogram = models.JSONField(default=dict)
-    ttft_calls = models.BigIntegerField()
-    ttft_sum_ms = models.FloatField()
-    ttft_histogram = models.JSONField(default=dict)
 
     class Meta:
         db_table = "llm_daily_rollup"
