@@ -18,6 +18,7 @@ and disabled so both see the same machine; then it times single-row writes (save
 groq_service makes them) the same way. Two timestamp shapes: calls of the last ten minutes (live
 traffic), and bench_ingest.py's calls spread over 28 days (the worst case: a mark per call).
 """
+
 import argparse
 import os
 import statistics
@@ -33,15 +34,27 @@ sys.path.insert(0, str(BASE_DIR / "bench"))
 
 TRIGGERS = ("llm_log_mark_insert", "llm_log_mark_update", "llm_log_mark_delete", "llm_log_mark_truncate")
 BURST_SESSION = "bench-rollups-burst"
-TABLES = ("llm_llmrequestlog", "llm_hourly_rollup", "llm_daily_rollup", "llm_hourly_user", "llm_daily_user",
-          "llm_rolled_up_hour", "llm_changed_hour")
+TABLES = (
+    "llm_llmrequestlog",
+    "llm_hourly_rollup",
+    "llm_daily_rollup",
+    "llm_hourly_user",
+    "llm_daily_user",
+    "llm_rolled_up_hour",
+    "llm_changed_hour",
+)
 
 
 def django_setup(url: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": url, "DEBUG": "False", "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
-        "DJANGO_SETTINGS_MODULE": "core.settings", "LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "DEBUG": "False",
+            "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
+            "DJANGO_SETTINGS_MODULE": "core.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     import django
 
     django.setup()
@@ -55,6 +68,7 @@ def timed(function, *args, **kwargs):
 
 # --- refresh ----------------------------------------------------------------------------------
 
+
 def burst_rows(count: int, end: datetime):
     from llm.models import LLMRequestLog
 
@@ -63,14 +77,24 @@ def burst_rows(count: int, end: datetime):
     rows = []
     for i in range(count):
         prompt, completion = 250 + i % 100, 200 + i % 50
-        rows.append(LLMRequestLog(
-            timestamp=end - timedelta(seconds=7200 * (i + 0.5) / count), model_name=models[i % 4],
-            status="error" if i % 40 == 0 else "success", error_type="rate_limit" if i % 40 == 0 else "",
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-            latency_ms=100.0 + (i * 7) % 900, time_to_first_token_ms=None if i % 3 else 40.0 + i % 60,
-            user_id=f"burst-user-{i % 500}", session_id=BURST_SESSION, source="ingest",
-            prompt_text=text, response_text=text,
-        ))
+        rows.append(
+            LLMRequestLog(
+                timestamp=end - timedelta(seconds=7200 * (i + 0.5) / count),
+                model_name=models[i % 4],
+                status="error" if i % 40 == 0 else "success",
+                error_type="rate_limit" if i % 40 == 0 else "",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=prompt + completion,
+                latency_ms=100.0 + (i * 7) % 900,
+                time_to_first_token_ms=None if i % 3 else 40.0 + i % 60,
+                user_id=f"burst-user-{i % 500}",
+                session_id=BURST_SESSION,
+                source="ingest",
+                prompt_text=text,
+                response_text=text,
+            )
+        )
     return rows
 
 
@@ -80,8 +104,9 @@ def sizes() -> list[tuple[str, int, int]]:
     found = []
     with connection.cursor() as cursor:
         for table in TABLES:
-            cursor.execute("SELECT pg_table_size(%s), pg_indexes_size(%s), (SELECT count(*) FROM " + table + ")",
-                           [table, table])
+            cursor.execute(
+                "SELECT pg_table_size(%s), pg_indexes_size(%s), (SELECT count(*) FROM " + table + ")", [table, table]
+            )
             found.append((table, *cursor.fetchone()))
     return found
 
@@ -102,9 +127,11 @@ def read_timings(runs: int) -> list[str]:
             split = None if state == "fresh" else rollups.WindowSplit(rollup=(), raw=(rollups._bounds(filters),))
             reads = {
                 "figures/model": lambda f=filters, s=split: rollups.window_figures(
-                    filters=f, group_by=("model_name",), split=s),
+                    filters=f, group_by=("model_name",), split=s
+                ),
                 "p50/95/99 by model": lambda f=filters, s=split: rollups.exact_latency_percentiles(
-                    filters=f, by_model=True, split=s),
+                    filters=f, by_model=True, split=s
+                ),
                 "p50/95/99": lambda f=filters, s=split: rollups.exact_latency_percentiles(filters=f, split=s),
                 "unique users": lambda f=filters, s=split: rollups.unique_users(filters=f, split=s),
             }
@@ -145,21 +172,27 @@ def run_refresh(args) -> None:
     if not args.skip_backfill:
         tidy(compact_rollups=False)
         result, seconds = timed(rollups.refresh_rollups, rebuild=True)
-        print(f"backfill (--all): {result.hours} hours, {result.calls:,} calls in {seconds:.1f} s "
-              f"= {result.calls / seconds:,.0f} calls/s")
+        print(
+            f"backfill (--all): {result.hours} hours, {result.calls:,} calls in {seconds:.1f} s "
+            f"= {result.calls / seconds:,.0f} calls/s"
+        )
     rollups.refresh_rollups()  # whatever arrived meanwhile
     tidy(compact_rollups=True)
     if connection.vendor == "postgresql":
         print("sizes (table, indexes, rows):")
         for table, table_bytes, index_bytes, count in sizes():
-            print(f"  {table:<20} table {table_bytes / 2**20:8.1f} MB  indexes {index_bytes / 2**20:7.1f} MB  "
-                  f"{count:>10,} rows")
+            print(
+                f"  {table:<20} table {table_bytes / 2**20:8.1f} MB  indexes {index_bytes / 2**20:7.1f} MB  "
+                f"{count:>10,} rows"
+            )
     end = floor_hour(datetime.now(UTC))
     rows = burst_rows(args.burst, end)
     _, insert_seconds = timed(bulk_insert, LLMRequestLog, rows)
     result, seconds = timed(rollups.refresh_rollups)
-    print(f"burst: {args.burst:,} calls inserted into the last 2 complete hours in {insert_seconds:.1f} s; "
-          f"refresh_rollups then rolled up {result.hours} hours ({result.calls:,} calls) in {seconds:.2f} s")
+    print(
+        f"burst: {args.burst:,} calls inserted into the last 2 complete hours in {insert_seconds:.1f} s; "
+        f"refresh_rollups then rolled up {result.hours} hours ({result.calls:,} calls) in {seconds:.2f} s"
+    )
     delete_logs(LLMRequestLog.objects.filter(session_id=BURST_SESSION))
     rollups.refresh_rollups()
     tidy(compact_rollups=False)
@@ -168,6 +201,7 @@ def run_refresh(args) -> None:
 
 
 # --- ingest -------------------------------------------------------------------------------------
+
 
 def set_triggers(enabled: bool) -> None:
     """Switch the change-marking triggers on or off (SQLite has no DISABLE TRIGGER: drop and create them)."""
@@ -216,9 +250,20 @@ def save_rows_rate(count: int) -> float:
 
     now = datetime.now(UTC)
     text = ("lorem ipsum dolor sit amet " * 40)[:1024]
-    rows = [LLMRequestLog(timestamp=now, model_name="llama-3.1-8b-instant", prompt_tokens=250, completion_tokens=200,
-                          total_tokens=450, latency_ms=300.0 + i, user_id=f"u{i % 50}", prompt_text=text,
-                          response_text=text) for i in range(count)]
+    rows = [
+        LLMRequestLog(
+            timestamp=now,
+            model_name="llama-3.1-8b-instant",
+            prompt_tokens=250,
+            completion_tokens=200,
+            total_tokens=450,
+            latency_ms=300.0 + i,
+            user_id=f"u{i % 50}",
+            prompt_text=text,
+            response_text=text,
+        )
+        for i in range(count)
+    ]
     started = time.perf_counter()
     for row in rows:
         if not save_row(row):
@@ -231,8 +276,14 @@ def setup_sqlite(path: Path, env: dict) -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
-    out = subprocess.run([sys.executable, "manage.py", "create_ingest_key", "bench"], cwd=BASE_DIR, env=env,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "manage.py", "create_ingest_key", "bench"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 
@@ -243,11 +294,16 @@ def run_ingest(args) -> None:
     import bench_ingest
 
     sqlite_file = Path(tempfile.gettempdir()) / "rollups_ingest_bench.sqlite3"
-    url = (f"sqlite:///{sqlite_file}" if args.sqlite else f"postgres://postgres@127.0.0.1:5432/{args.database}")
+    url = f"sqlite:///{sqlite_file}" if args.sqlite else f"postgres://postgres@127.0.0.1:5432/{args.database}"
     env = {
-        **os.environ, "DATABASE_URL": url, "DEBUG": "False",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30, "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "False", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "core.settings",
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "False",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "False",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
     }
     secret = setup_sqlite(sqlite_file, env) if args.sqlite else bench_ingest.setup_database(args.database, env)
     django_setup(env["DATABASE_URL"])
@@ -259,12 +315,14 @@ def run_ingest(args) -> None:
     try:
         for shape in ("current hour", "28 days"):
             for round_number in range(args.rounds):
-                for enabled in ((True, False) if round_number % 2 == 0 else (False, True)):
+                for enabled in (True, False) if round_number % 2 == 0 else (False, True):
                     events = bench_ingest.make_events(args.events, seed=100 + round_number * 2 + enabled)
                     if shape == "current hour":
                         events = live_events(events)
-                    bodies = [json.dumps({"events": events[i:i + args.batch]}).encode()
-                              for i in range(0, len(events), args.batch)]
+                    bodies = [
+                        json.dumps({"events": events[i : i + args.batch]}).encode()
+                        for i in range(0, len(events), args.batch)
+                    ]
                     empty_tables()
                     set_triggers(enabled)
                     seconds = bench_ingest.post_all(url, bodies, headers, args.clients)
@@ -272,7 +330,7 @@ def run_ingest(args) -> None:
                         raise SystemExit(f"only {stored_calls()} of {args.events} events stored")
                     rates.setdefault((shape, enabled), []).append(args.events / seconds)
         for round_number in range(args.rounds):
-            for enabled in ((True, False) if round_number % 2 == 0 else (False, True)):
+            for enabled in (True, False) if round_number % 2 == 0 else (False, True):
                 empty_tables()
                 set_triggers(enabled)
                 rates.setdefault(("save_row", enabled), []).append(save_rows_rate(args.single_rows))
@@ -286,26 +344,32 @@ def run_ingest(args) -> None:
         if not args.keep and not args.sqlite:
             bench_ingest.psql(f"DROP DATABASE IF EXISTS {args.database}")
     engine = "SQLite" if args.sqlite else "PostgreSQL"
-    print(f"{engine}: POST /api/ingest/ (batches of {args.batch}, {args.events:,} events a round, "
-          f"{args.clients} clients, gunicorn 2 workers) and save_row ({args.single_rows:,} single-row commits "
-          f"a round); median of {args.rounds} alternating rounds:")
+    print(
+        f"{engine}: POST /api/ingest/ (batches of {args.batch}, {args.events:,} events a round, "
+        f"{args.clients} clients, gunicorn 2 workers) and save_row ({args.single_rows:,} single-row commits "
+        f"a round); median of {args.rounds} alternating rounds:"
+    )
     for shape in ("current hour", "28 days", "save_row"):
         on, off = statistics.median(rates[(shape, True)]), statistics.median(rates[(shape, False)])
         # Each round's pair ran back to back: the median of their ratios shrugs off the machine's swings.
         paired = statistics.median(a / b for a, b in zip(rates[(shape, True)], rates[(shape, False)], strict=True))
         label = shape if shape == "save_row" else f"ingest, {shape}"
-        print(f"  {label:<22} triggers off {off:8,.0f}/s   on {on:8,.0f}/s   cost {100 * (1 - on / off):+5.1f} %, "
-              f"paired {100 * (1 - paired):+5.1f} %  "
-              f"(rounds off {', '.join(f'{r:,.0f}' for r in rates[(shape, False)])}; "
-              f"on {', '.join(f'{r:,.0f}' for r in rates[(shape, True)])})")
+        print(
+            f"  {label:<22} triggers off {off:8,.0f}/s   on {on:8,.0f}/s   cost {100 * (1 - on / off):+5.1f} %, "
+            f"paired {100 * (1 - paired):+5.1f} %  "
+            f"(rounds off {', '.join(f'{r:,.0f}' for r in rates[(shape, False)])}; "
+            f"on {', '.join(f'{r:,.0f}' for r in rates[(shape, True)])})"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     refresh = commands.add_parser("refresh", help="backfill, burst refresh, sizes and reads on an existing database")
-    refresh.add_argument("--database-url", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/rollups_bench"))
+    refresh.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/rollups_bench"),
+    )
     refresh.add_argument("--burst", type=int, default=100_000)
     refresh.add_argument("--runs", type=int, default=5, help="runs per read timing")
     refresh.add_argument("--skip-backfill", action="store_true")
