@@ -2,17 +2,19 @@
 
 Tables (llm/models.py): HourlyRollup holds, per UTC hour × model × status × error type × source, the
 call count, token and cost sums, priced/unpriced counts, latency and time-to-first-token sums and
-histograms; HourlyUserPresence / DailyUserPresence say which users called which model with which
-status in an hour / a day; RolledUpHour lists the hours the tables hold.
+histograms; DailyRollup the same per UTC day, folded from the day's hours; HourlyUserPresence /
+DailyUserPresence say which users called which model with which status in an hour / a day;
+RolledUpHour lists the hours the tables hold. A day's rows serve a read only when all its 24 hours
+are fresh, so a 30-day window reads about 30 rows per group, whatever the traffic.
 
-Freshness: triggers on the calls table (migration 0006) leave a ChangedHour mark for every hour an
-insert, update or delete touches. An hour is *fresh* when it is a RolledUpHour without marks. A read
+Freshness: triggers on the calls table (migrations 0006 and 0007) leave a ChangedHour mark for every
+hour an insert, update or delete touches. An hour is *fresh* when it is a RolledUpHour without marks. A read
 (`split_window`) takes the fresh whole hours of its window from the rollups and reads everything else
 (the partial hours at its edges, hours changed since their roll-up, hours never rolled up) from the
 raw rows, so a stale, half-built or absent rollup changes the speed of a figure, never its value.
 
 Writing (`refresh_rollups`): per UTC day of work, one transaction deletes and re-inserts the day's
-hours from one GROUP BY over their calls and deletes the marks it has seen. On PostgreSQL the
+hours from one GROUP BY over their calls, folds the day again, and deletes the marks it has seen. On PostgreSQL the
 transaction is REPEATABLE READ, so the GROUP BY and the mark deletion see the same snapshot: a write
 that commits meanwhile is not in the sums and its mark (appended, never merged into an older one) is
 not deleted, so its hour stays stale. Runs take turns on an advisory lock; on SQLite the write
@@ -26,6 +28,7 @@ readings is off by at most the same fraction of the exact percentile (`histogram
 percentiles (`exact_latency_percentiles`) use the histogram only to find the bucket that holds the
 wanted rank, then read that bucket's rows through the (model_name, latency_ms, timestamp) index.
 """
+
 import math
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
@@ -70,11 +73,23 @@ GROUPS = ("model_name", "status", "error_type", "source", "hour")
 # LogFilters fields the rollup rows can be filtered on, and their columns.
 _FILTERED_COLUMNS = (("model", "model_name"), ("status", "status"), ("error_type", "error_type"))
 # The summed columns of HourlyRollup and DailyRollup.
-_SUMMED_COLUMNS = ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "cost_micros",
-                   "priced_calls", "unpriced_calls", "latency_sum_ms", "ttft_calls", "ttft_sum_ms")
+_SUMMED_COLUMNS = (
+    "calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "cost_micros",
+    "priced_calls",
+    "unpriced_calls",
+    "latency_sum_ms",
+    "ttft_calls",
+    "ttft_sum_ms",
+)
 
 
 # --- Buckets and per-vendor SQL --------------------------------------------------------------
+
 
 def latency_bucket(value: float) -> int:
     """The histogram bucket of a value (ms): what the database computes in `_bucket_sql`."""
@@ -180,6 +195,7 @@ def _in_ranges(name: str, ranges: Iterable[tuple[datetime | None, datetime | Non
 
 # --- Refreshing -------------------------------------------------------------------------------
 
+
 @dataclass
 class RefreshResult:
     hours: int = 0  # hours rolled up by this run
@@ -188,8 +204,14 @@ class RefreshResult:
     skipped: int = 0  # hours an overlapping run had rolled up first
 
 
-def refresh_rollups(*, now: datetime | None = None, since: datetime | None = None, rebuild: bool = False,
-                    progress: Callable[[str], None] | None = None, using: str | None = None) -> RefreshResult:
+def refresh_rollups(
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    rebuild: bool = False,
+    progress: Callable[[str], None] | None = None,
+    using: str | None = None,
+) -> RefreshResult:
     """Roll up every complete UTC hour (one that ended by `now`) that needs it; returns what was done.
 
     By default an hour needs it when it was never rolled up (from the first call's hour on) or has
@@ -212,15 +234,18 @@ def refresh_rollups(*, now: datetime | None = None, since: datetime | None = Non
         result.changed += done.changed
         result.skipped += done.skipped
         if progress is not None:
-            progress(f"{day.isoformat()}: {done.hours} hour(s) rolled up, {done.calls} call(s)"
-                     + (f", {done.skipped} already done by another run" if done.skipped else ""))
+            progress(
+                f"{day.isoformat()}: {done.hours} hour(s) rolled up, {done.calls} call(s)"
+                + (f", {done.skipped} already done by another run" if done.skipped else "")
+            )
     return result
 
 
 def _hours_to_roll_up(*, end: datetime, since: datetime | None, rebuild: bool, using: str) -> list[datetime]:
     """The complete hours (before `end`) a run has to roll up, in order."""
-    changed = {_utc(h) for h in ChangedHour.objects.using(using).filter(hour__lt=end)
-               .values_list("hour", flat=True).distinct()}
+    changed = {
+        _utc(h) for h in ChangedHour.objects.using(using).filter(hour__lt=end).values_list("hour", flat=True).distinct()
+    }
     first_call = LLMRequestLog.objects.using(using).aggregate(first=Min("timestamp"))["first"]
     if since is not None:
         start = floor_hour(since)
@@ -279,7 +304,9 @@ def _roll_up_day(*, day: date, hours: list[datetime], forced: bool, using: str) 
             stamp = timezone.now()
             RolledUpHour.objects.using(using).bulk_create(
                 [RolledUpHour(hour=hour, rolled_up_at=stamp) for hour in todo],
-                update_conflicts=True, unique_fields=["hour"], update_fields=["rolled_up_at"],
+                update_conflicts=True,
+                unique_fields=["hour"],
+                update_fields=["rolled_up_at"],
             )
             result.hours = len(todo)
             return result
@@ -308,8 +335,13 @@ class _refresh_lock:
 
 def _still_to_do(hours: list[datetime], using: str) -> list[datetime]:
     """The hours that still need rolling up once the lock is held (an overlapping run may have done them)."""
-    rolled = {_utc(h) for h in RolledUpHour.objects.using(using).filter(hour__in=hours)
-              .exclude(Exists(ChangedHour.objects.filter(hour=OuterRef("hour")))).values_list("hour", flat=True)}
+    rolled = {
+        _utc(h)
+        for h in RolledUpHour.objects.using(using)
+        .filter(hour__in=hours)
+        .exclude(Exists(ChangedHour.objects.filter(hour=OuterRef("hour"))))
+        .values_list("hour", flat=True)
+    }
     return [hour for hour in hours if hour not in rolled]
 
 
@@ -337,7 +369,7 @@ def _insert_rollups(connection, runs: list[tuple[datetime, datetime]]) -> int:
         WITH calls AS MATERIALIZED (
             SELECT {_hour_sql(vendor, _TIMESTAMP)} AS hour, model_name, status, error_type, source,
                    prompt_tokens, completion_tokens, total_tokens, cached_prompt_tokens,
-                   {_cost_micros_sql(vendor, 'cost_estimate')} AS cost_micros, latency_ms,
+                   {_cost_micros_sql(vendor, "cost_estimate")} AS cost_micros, latency_ms,
                    time_to_first_token_ms AS ttft
             FROM {_CALLS} WHERE {ranges}
         ),
@@ -350,8 +382,8 @@ def _insert_rollups(connection, runs: list[tuple[datetime, datetime]]) -> int:
                    MAX(latency_ms) AS latency_max_ms, COUNT(ttft) AS ttft_calls, COALESCE(SUM(ttft), 0) AS ttft_sum_ms
             FROM calls GROUP BY {keys}
         ),
-        latency AS ({histogram('latency_ms')}),
-        ttft AS ({histogram('ttft')})
+        latency AS ({histogram("latency_ms")}),
+        ttft AS ({histogram("ttft")})
         INSERT INTO {HourlyRollup._meta.db_table} ({keys}, calls, prompt_tokens, completion_tokens, total_tokens,
             cached_prompt_tokens, cost_micros, priced_calls, unpriced_calls, latency_sum_ms, latency_min_ms,
             latency_max_ms, latency_histogram, ttft_calls, ttft_sum_ms, ttft_histogram)
@@ -359,7 +391,7 @@ def _insert_rollups(connection, runs: list[tuple[datetime, datetime]]) -> int:
                s.completion_tokens, s.total_tokens, s.cached_prompt_tokens, s.cost_micros, s.priced_calls,
                s.unpriced_calls, s.latency_sum_ms, s.latency_min_ms, s.latency_max_ms, l.histogram, s.ttft_calls,
                s.ttft_sum_ms, COALESCE(t.histogram, '{{}}')
-        FROM sums s JOIN latency l ON {same.format(t='l')} LEFT JOIN ttft t ON {same.format(t='t')}
+        FROM sums s JOIN latency l ON {same.format(t="l")} LEFT JOIN ttft t ON {same.format(t="t")}
         RETURNING calls
     """
     with connection.cursor() as cursor:
@@ -389,13 +421,13 @@ def _insert_daily_rollups(connection, day: date) -> None:
             SELECT {keys}, {sums}, MIN(latency_min_ms) AS latency_min_ms, MAX(latency_max_ms) AS latency_max_ms
             FROM day_rows GROUP BY {keys}
         ),
-        latency AS ({histogram('latency')}),
-        ttft AS ({histogram('ttft')})
-        INSERT INTO {DailyRollup._meta.db_table} (day, {keys}, {', '.join(_SUMMED_COLUMNS)}, latency_min_ms,
+        latency AS ({histogram("latency")}),
+        ttft AS ({histogram("ttft")})
+        INSERT INTO {DailyRollup._meta.db_table} (day, {keys}, {", ".join(_SUMMED_COLUMNS)}, latency_min_ms,
             latency_max_ms, latency_histogram, ttft_histogram)
-        SELECT %s, {', '.join(f's.{key}' for key in keys.split(', '))}, {', '.join(f's.{n}' for n in _SUMMED_COLUMNS)},
+        SELECT %s, {", ".join(f"s.{key}" for key in keys.split(", "))}, {", ".join(f"s.{n}" for n in _SUMMED_COLUMNS)},
                s.latency_min_ms, s.latency_max_ms, l.histogram, COALESCE(t.histogram, '{{}}')
-        FROM sums s JOIN latency l ON {same.format(t='l')} LEFT JOIN ttft t ON {same.format(t='t')}
+        FROM sums s JOIN latency l ON {same.format(t="l")} LEFT JOIN ttft t ON {same.format(t="t")}
     """
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     adapt = connection.ops.adapt_datetimefield_value
@@ -427,6 +459,7 @@ def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: dat
 
 
 # --- Reading ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WindowSplit:
@@ -504,8 +537,20 @@ class Figures:
     latency_histogram: dict[int, int] = field(default_factory=dict)
     ttft_histogram: dict[int, int] = field(default_factory=dict)
 
-    _SUMMED = ("calls", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
-               "cost_micros", "priced_calls", "unpriced_calls", "latency_sum_ms", "ttft_calls", "ttft_sum_ms")
+    _SUMMED = (
+        "calls",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cached_prompt_tokens",
+        "cost_micros",
+        "priced_calls",
+        "unpriced_calls",
+        "latency_sum_ms",
+        "ttft_calls",
+        "ttft_sum_ms",
+    )
 
     @property
     def cost(self) -> Decimal:
@@ -563,13 +608,15 @@ def _whole_days(hours: Iterable[datetime]) -> tuple[list[date], list[datetime]]:
     return days, sorted(h for h in present if h.date() not in whole)
 
 
-def _rollup_source(filters: LogFilters, split: WindowSplit, columns: list[str], *, by_hour: bool,
-                   using: str) -> tuple[str, list] | None:
+def _rollup_source(
+    filters: LogFilters, split: WindowSplit, columns: list[str], *, by_hour: bool, using: str
+) -> tuple[str, list] | None:
     """SELECT of `columns` over the rollup rows of the split's fresh hours: DailyRollup rows for whole
     days, HourlyRollup rows for the other hours (all hourly when grouping by hour). None: no such row."""
     days, hours = ([], split.rollup_hours) if by_hour else _whole_days(split.rollup_hours)
-    wanted = {column: getattr(filters, name) for name, column in _FILTERED_COLUMNS
-              if getattr(filters, name) is not None}
+    wanted = {
+        column: getattr(filters, name) for name, column in _FILTERED_COLUMNS if getattr(filters, name) is not None
+    }
     parts = []
     if days:
         parts.append(DailyRollup.objects.using(using).filter(day__in=days, **wanted).values_list(*columns))
@@ -586,8 +633,14 @@ def _rollup_source(filters: LogFilters, split: WindowSplit, columns: list[str], 
     return sql, list(params)
 
 
-def rollup_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...] = (),
-                   histograms: bool = True, using: str | None = None) -> dict[Hashable, Figures]:
+def rollup_figures(
+    *,
+    filters: LogFilters,
+    split: WindowSplit,
+    group_by: tuple[str, ...] = (),
+    histograms: bool = True,
+    using: str | None = None,
+) -> dict[Hashable, Figures]:
     """The figures of the split's fresh hours, from the rollups, per value of `group_by` (names of GROUPS;
     a tuple key for several, None for none); groups without calls are absent. Two queries (one without
     histograms), whatever the window's length: whole days are read from daily rows."""
@@ -612,7 +665,7 @@ def rollup_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[s
         for row in cursor.fetchall():
             width = len(group_by)
             if row[width]:  # (no GROUP BY over no rows gives one row of nulls)
-                result[_group_key(row[:width], group_by)] = _figures(row[width:width + 12], row[-2], row[-1])
+                result[_group_key(row[:width], group_by)] = _figures(row[width : width + 12], row[-2], row[-1])
     if histograms and result:
         for (key, kind), histogram in _rollup_histograms(filters, split, group_by, ("latency", "ttft"), using).items():
             setattr(result[key], f"{kind}_histogram", histogram)
@@ -621,13 +674,16 @@ def rollup_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[s
 
 def _figures(sums, latency_min_ms, latency_max_ms) -> Figures:
     """Figures from sums in Figures._SUMMED order (PostgreSQL sums bigints as numeric: back to int)."""
-    values = {name: (float(v or 0) if name.endswith("_ms") else int(v or 0))
-              for name, v in zip(Figures._SUMMED, sums, strict=True)}
+    values = {
+        name: (float(v or 0) if name.endswith("_ms") else int(v or 0))
+        for name, v in zip(Figures._SUMMED, sums, strict=True)
+    }
     return Figures(**values, latency_min_ms=latency_min_ms, latency_max_ms=latency_max_ms)
 
 
-def _rollup_histograms(filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...], kinds: tuple[str, ...],
-                       using: str) -> dict:
+def _rollup_histograms(
+    filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...], kinds: tuple[str, ...], using: str
+) -> dict:
     """{(group key, kind): merged histogram} of the split's fresh hours, summed in the database; one statement."""
     columns = list(dict.fromkeys([*group_by, *(f"{kind}_histogram" for kind in kinds)]))
     source = _rollup_source(filters, split, columns, by_hour="hour" in group_by, using=using)
@@ -646,8 +702,8 @@ def _rollup_histograms(filters: LogFilters, split: WindowSplit, group_by: tuple[
     with connections[using].cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params * len(kinds))
         for row in cursor.fetchall():
-            key = _group_key(row[:len(group_by)], group_by)
-            kind, bucket, count = row[len(group_by):]
+            key = _group_key(row[: len(group_by)], group_by)
+            kind, bucket, count = row[len(group_by) :]
             found.setdefault((key, kind), {})[int(bucket)] = int(count)
     return found
 
@@ -660,8 +716,14 @@ def raw_queryset(*, filters: LogFilters, split: WindowSplit, using: str | None =
     return filter_logs(queryset=calls, filters=untimed).filter(_in_ranges("timestamp", split.raw))
 
 
-def raw_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[str, ...] = (),
-                histograms: bool = True, using: str | None = None) -> dict[Hashable, Figures]:
+def raw_figures(
+    *,
+    filters: LogFilters,
+    split: WindowSplit,
+    group_by: tuple[str, ...] = (),
+    histograms: bool = True,
+    using: str | None = None,
+) -> dict[Hashable, Figures]:
     """The same figures as `rollup_figures`, computed from the raw rows of the split's raw part.
 
     Sums and histograms are those of the refresh (integer cost millionths, the same buckets), so
@@ -690,8 +752,8 @@ def raw_figures(*, filters: LogFilters, split: WindowSplit, group_by: tuple[str,
         for row in cursor.fetchall():
             if not row[len(group_by)]:
                 continue  # no GROUP BY and no rows: one row of nulls
-            figures = _figures(row[len(group_by):len(group_by) + 12], row[-2], row[-1])
-            result[_group_key(row[:len(group_by)], group_by)] = figures
+            figures = _figures(row[len(group_by) : len(group_by) + 12], row[-2], row[-1])
+            result[_group_key(row[: len(group_by)], group_by)] = figures
     if histograms and result:
         for (key, kind), histogram in _raw_histograms(calls, group_by, ("latency", "ttft")).items():
             setattr(result[key], f"{kind}_histogram", histogram)
@@ -716,13 +778,19 @@ def _raw_histograms(calls: QuerySet, group_by: tuple[str, ...], kinds: tuple[str
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params * len(kinds))
         for row in cursor.fetchall():
-            kind, bucket, count = row[len(group_by):]
-            found.setdefault((_group_key(row[:len(group_by)], group_by), kind), {})[int(bucket)] = int(count)
+            kind, bucket, count = row[len(group_by) :]
+            found.setdefault((_group_key(row[: len(group_by)], group_by), kind), {})[int(bucket)] = int(count)
     return found
 
 
-def window_figures(*, filters: LogFilters, group_by: tuple[str, ...] = (), histograms: bool = True,
-                   split: WindowSplit | None = None, using: str | None = None) -> dict[Hashable, Figures]:
+def window_figures(
+    *,
+    filters: LogFilters,
+    group_by: tuple[str, ...] = (),
+    histograms: bool = True,
+    split: WindowSplit | None = None,
+    using: str | None = None,
+) -> dict[Hashable, Figures]:
     """The figures of the whole window: rollups for its fresh hours plus raw rows for the rest.
 
     Equal to the same sums over all the window's raw rows, whatever the state of the rollups.
@@ -730,14 +798,16 @@ def window_figures(*, filters: LogFilters, group_by: tuple[str, ...] = (), histo
     """
     split = split or split_window(filters=filters, using=using)
     merged = rollup_figures(filters=filters, split=split, group_by=group_by, histograms=histograms, using=using)
-    for key, figures in raw_figures(filters=filters, split=split, group_by=group_by, histograms=histograms,
-                                    using=using).items():
+    for key, figures in raw_figures(
+        filters=filters, split=split, group_by=group_by, histograms=histograms, using=using
+    ).items():
         merged[key] = merged[key].add(figures) if key in merged else figures
     return merged
 
 
-def unique_users(*, filters: LogFilters, split: WindowSplit | None = None, by_model: bool = False,
-                 using: str | None = None) -> dict[Hashable, int]:
+def unique_users(
+    *, filters: LogFilters, split: WindowSplit | None = None, by_model: bool = False, using: str | None = None
+) -> dict[Hashable, int]:
     """Distinct non-blank user_id over the window: {None: n}, or {model_name: n} with `by_model`.
 
     One query: the users of whole fresh days (daily presence), of the other fresh hours (hourly
@@ -754,8 +824,11 @@ def unique_users(*, filters: LogFilters, split: WindowSplit | None = None, by_mo
     parts = []
     if split.raw:
         parts.append(raw_queryset(filters=filters, split=split, using=using).exclude(user_id="").values_list(*names))
-    wanted = {column: getattr(filters, name) for name, column in (("model", "model_name"), ("status", "status"))
-              if getattr(filters, name) is not None}
+    wanted = {
+        column: getattr(filters, name)
+        for name, column in (("model", "model_name"), ("status", "status"))
+        if getattr(filters, name) is not None
+    }
     if days:
         parts.append(DailyUserPresence.objects.using(using).filter(day__in=days, **wanted).values_list(*names))
     if other_hours:
@@ -785,6 +858,7 @@ def unique_users(*, filters: LogFilters, split: WindowSplit | None = None, by_mo
 
 # --- Percentiles -------------------------------------------------------------------------------
 
+
 def histogram_percentile(*, histogram: dict[int, int], fraction: float) -> float | None:
     """The continuous percentile (numpy's linear interpolation) read from a histogram: within
     RELATIVE_ERROR of the exact value, as each of the two ranks it interpolates between is. None when empty."""
@@ -811,9 +885,14 @@ def _bucket_of_rank(histogram: dict[int, int], rank: int) -> tuple[int, int]:
     raise ValueError("rank beyond the histogram")
 
 
-def exact_latency_percentiles(*, filters: LogFilters, fractions: Iterable[float] = DEFAULT_FRACTIONS,
-                              by_model: bool = False, split: WindowSplit | None = None,
-                              using: str | None = None) -> dict[Hashable, dict[float, float | None]]:
+def exact_latency_percentiles(
+    *,
+    filters: LogFilters,
+    fractions: Iterable[float] = DEFAULT_FRACTIONS,
+    by_model: bool = False,
+    split: WindowSplit | None = None,
+    using: str | None = None,
+) -> dict[Hashable, dict[float, float | None]]:
     """Continuous latency percentiles over the window, exactly numpy's default `percentile` of the raw
     latencies: {None: {fraction: ms}} or, with `by_model`, {model_name: {fraction: ms}} (models without
     calls are absent; no calls at all: {None: {fraction: None}}).
@@ -850,8 +929,9 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     if split.rollup:
         parts.append(_rollup_histograms(filters, split, ("model_name",), ("latency",), using))
     if split.raw:
-        parts.append(_raw_histograms(raw_queryset(filters=filters, split=split, using=using), ("model_name",),
-                                     ("latency",)))
+        parts.append(
+            _raw_histograms(raw_queryset(filters=filters, split=split, using=using), ("model_name",), ("latency",))
+        )
     for part in parts:
         for (model, _), histogram in part.items():
             found[model] = _merge_histograms(found.get(model, {}), histogram)
@@ -874,8 +954,9 @@ def _rank_term(key, models, histograms, merged, fraction, total) -> _Term:
     bucket, below = _bucket_of_rank(merged, math.floor(position))
     offset = math.floor(position) - below
     # A model's values in the bucket, plus one: the next value after the bucket may be that model's.
-    limits = {m: min(offset + 2, histograms[m].get(bucket, 0) + 1) for m in models
-              if any(b >= bucket for b in histograms[m])}
+    limits = {
+        m: min(offset + 2, histograms[m].get(bucket, 0) + 1) for m in models if any(b >= bucket for b in histograms[m])
+    }
     return _Term(tag=0, key=key, fraction=fraction, position=position, bucket=bucket, offset=offset, limits=limits)
 
 
@@ -934,4 +1015,4 @@ def _ranked_directly(term: _Term, filters: LogFilters, using: str) -> list[float
         return []
     term.position = term.fraction * (total - 1)
     rank = math.floor(term.position)
-    return list(calls.order_by("latency_ms").values_list("latency_ms", flat=True)[rank:rank + 2])
+    return list(calls.order_by("latency_ms").values_list("latency_ms", flat=True)[rank : rank + 2])
