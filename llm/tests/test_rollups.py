@@ -383,3 +383,17 @@ def test_it_keeps_each_day_equal_to_the_sum_of_its_hours(days_of_calls):
         assert {int(k): v for k, v in day.ttft_histogram.items()} == rollups._merge_histograms(
             *({int(k): v for k, v in h.ttft_histogram.items()} for h in hours)
         )
+
+
+def test_it_ranks_rows_directly_when_they_changed_after_the_histogram_was_read(calls, monkeypatch):
+    rollups.refresh_rollups(now=NOW)
+    filters = LogFilters(start=START + timedelta(minutes=30), end=NOW)
+    # As if a concurrent delete took the wanted bucket's rows away between the two reads.
+    monkeypatch.setattr(rollups, "_read_ranks", lambda *args: {})
+
+    found = rollups.exact_latency_percentiles(filters=filters, by_model=True)
+
+    for model, values in found.items():
+        latencies = [c.latency_ms for c in _selected(calls, filters) if c.model_name == model]
+        for fraction, value in values.items():
+            assert value == pytest.approx(_percentile(latencies, fraction), rel=1e-12, abs=1e-9)
