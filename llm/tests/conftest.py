@@ -129,3 +129,12 @@ def ingest_key(db, alice):
 @pytest.fixture
 def ingest_secret(ingest_key):
     return ingest_key[1]
+
+
+@pytest.fixture
+def clean_change_marks(db):
+    """No rollup change marks left by earlier tests: the flush after a transactional test deletes their calls,
+    and the calls table's delete trigger marks those hours again after the marks table was emptied."""
+    from llm.models import ChangedHour
+
+    ChangedHour.objects.all().delete()

@@ -15,7 +15,7 @@ from llm.analytics.rollups import HOUR, RELATIVE_ERROR, Figures
 from llm.models import ChangedHour, DailyRollup, HourlyRollup, LLMRequestLog, RolledUpHour
 from llm.tests.conftest import NOW
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_change_marks")]
 
 START = NOW - 30 * HOUR  # the first hour of the test's calls
 MODELS = ["m-alpha", "m-beta", "org/m-gamma-7b", "m-delta", "m-epsilon"]
