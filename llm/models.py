@@ -409,6 +409,28 @@ class DailyUserPresence(models.Model):
         return f"{self.user_id} on {self.day:%Y-%m-%d} ({self.model_name}, {self.status})"
 
 
+class HourlyFeedback(models.Model):
+    """Feedback given in one UTC hour (by `created_at`) on calls of one model, with one rating, counted.
+
+    Freshness is the calls' own: the feedback table's triggers (migration 0008) mark the hours of
+    feedback written, and a call's change of model marks the hours of its feedback.
+    """
+
+    hour = models.DateTimeField()
+    model_name = models.CharField(max_length=200)
+    rating = models.CharField(max_length=12)
+    count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "llm_hourly_feedback"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "model_name", "rating"], name="llm_hourly_feedback_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.count} {self.rating} on {self.model_name} at {self.hour:%Y-%m-%d %H}:00"
+
+
 class RolledUpHour(models.Model):
     """A UTC hour the rollup tables hold (with or without calls), and when it was last rolled up."""
 

@@ -1,16 +1,18 @@
 """Alert rules: the defaults, what each metric means, how a value is read and how it is written.
 
-A rule's metric over a window is read by `read_metric` with the same formulas and percentiles as
-the dashboard (llm.analytics), so an alert and a chart never disagree on a number.
+A rule's metric over a window is read by `read_metric` with the same formulas, exact percentiles and
+read path (through the rollups) as the dashboard (llm.analytics), so an alert and a chart never
+disagree on a number.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 
-from llm.analytics.formulas import error_count, error_rate, token_spike_ratio
-from llm.analytics.percentiles import latency_percentiles
+from llm.analytics.filters import LogFilters
+from llm.analytics.formulas import error_rate, token_spike_ratio
+from llm.analytics.rollups import Figures, exact_latency_percentiles, split_window, window_figures
 from llm.models import AlertRule, LLMRequestLog
 
 DEFAULT_RULES = [
@@ -80,35 +82,41 @@ def rule_calls(*, rule: AlertRule, start: datetime, end: datetime) -> QuerySet:
     return calls
 
 
+def rule_filters(*, rule: AlertRule, start: datetime, end: datetime) -> LogFilters:
+    """The window [start, end) of the calls a rule watches, as the dashboard's filters (to read through the rollups)."""
+    return LogFilters(start=start, end=end, end_inclusive=False, model=rule.model_name or None)
+
+
+def _figures(*, rule: AlertRule, start: datetime, end: datetime) -> Figures:
+    filters = rule_filters(rule=rule, start=start, end=end)
+    return window_figures(filters=filters, histograms=False).get(None, Figures())
+
+
 def _read_error_rate(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[float | None, int, str]:
-    figures = rule_calls(rule=rule, start=start, end=end).aggregate(calls=Count("*"), errors=error_count())
-    if not figures["calls"]:
+    figures = _figures(rule=rule, start=start, end=end)
+    if not figures.calls:
         return None, 0, "no calls"
-    return error_rate(errors=figures["errors"], calls=figures["calls"]), figures["calls"], ""
+    return error_rate(errors=figures.errors, calls=figures.calls), figures.calls, ""
 
 
 def _read_latency(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[float | None, int, str]:
-    calls = rule_calls(rule=rule, start=start, end=end)
-    count = calls.count()
+    filters = rule_filters(rule=rule, start=start, end=end)
+    split = split_window(filters=filters)
+    count = sum(f.calls for f in window_figures(filters=filters, split=split, histograms=False).values())
     if not count:
         return None, 0, "no calls"
-    # The same percentile the API reports, so an alert and the dashboard never disagree.
-    p95 = latency_percentiles(queryset=calls, fractions=(0.95,), count=count)[0.95]
+    # The same exact percentile the API reports, so an alert and the dashboard never disagree.
+    p95 = exact_latency_percentiles(filters=filters, split=split, fractions=(0.95,))[None][0.95]
     return latency_value(p95), count, ""
 
 
 def _read_token_spike(*, rule: AlertRule, start: datetime, end: datetime) -> tuple[float | None, int, str]:
-    current = Q(timestamp__gte=start)
-    figures = rule_calls(rule=rule, start=start - (end - start), end=end).aggregate(
-        # A column that is never null: Django refuses COUNT(*) with a filter.
-        calls=Count("timestamp", filter=current),
-        tokens=Sum("total_tokens", filter=current),
-        baseline=Sum("total_tokens", filter=~current),
-    )
-    if not figures["baseline"]:
+    current = _figures(rule=rule, start=start, end=end)
+    baseline = _figures(rule=rule, start=start - (end - start), end=start).total_tokens
+    if not baseline:
         # No baseline: any traffic would be an "infinite" spike, which is noise, not news.
-        return None, figures["calls"], "no tokens in the previous window"
-    return token_spike_ratio(tokens=figures["tokens"] or 0, baseline=figures["baseline"]), figures["calls"], ""
+        return None, current.calls, "no tokens in the previous window"
+    return token_spike_ratio(tokens=current.total_tokens, baseline=baseline), current.calls, ""
 
 
 def latency_value(p95: float | None) -> float | None:

@@ -1,9 +1,12 @@
-"""The metric catalogue: one function per metrics endpoint, each assembling its figures in SQL.
+"""The metric catalogue: one function per metrics endpoint, each assembling its figures.
 
-Percentiles come from `percentiles`, time buckets from `buckets`, the formulas (error rate,
-percentages, who counts as a user) from `formulas`. The one figure whose SQL differs between
-PostgreSQL and SQLite here is the daily stats (`_daily_rows_postgresql`: one LATERAL query,
-which SQLite answers with the generic GROUP BY and percentile terms); both are tested.
+Every call figure is read through `rollups`: the window's fresh whole hours from the rollup tables,
+the rest (edge hours, hours changed since their roll-up, filters rollups do not hold) from the raw
+rows, so the state of the rollups changes the speed of a figure, never its value. Headline
+percentiles are exact (`rollups.exact_latency_percentiles`); chart points (one per time bucket)
+read theirs from the merged histogram and say so (`HISTOGRAM_PERCENTILE`). Minute buckets and the
+latest errors read raw rows. Time buckets come from `buckets`, the formulas (error rate,
+percentages) from `formulas`.
 """
 
 import uuid
@@ -12,14 +15,23 @@ from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Avg, Count, Max, Min, QuerySet, Sum
 
-from llm.analytics.buckets import bucket_condition, bucket_expression, bucket_start, bucket_starts
+from llm.analytics.buckets import bucket_condition, bucket_expression, bucket_start, bucket_starts, floor_to_bucket
 from llm.analytics.filters import LogFilters, matching_logs
-from llm.analytics.formulas import distinct_users, error_count, error_rate, percentage, satisfaction_rate, unique_users
+from llm.analytics.formulas import error_rate, percentage, satisfaction_rate
 from llm.analytics.listings import PREVIEW_CHARS, feedback_queryset
-from llm.analytics.percentiles import PercentileCont, grouped_latency_percentiles, is_postgresql, latency_percentiles
+from llm.analytics.percentiles import grouped_latency_percentiles
+from llm.analytics.rollups import (
+    RELATIVE_ERROR,
+    Figures,
+    WindowSplit,
+    exact_latency_percentiles,
+    feedback_counts,
+    split_window,
+    unique_users,
+    window_figures,
+)
 from llm.models import COST_PLACES, LLMRequestLog, UserFeedback
 
 # --- Shared pieces ------------------------------------------------------------------
@@ -33,32 +45,7 @@ def _cost(value) -> Decimal:
     return Decimal(value or 0).quantize(_COST_QUANTUM)
 
 
-def _group_cost(row: dict) -> Decimal | None:
-    """A group's cost: the sum over its priced calls; null when it has calls but none priced.
-
-    An unpriced call has no cost rather than a cost of 0, so a group made only of
-    such calls must not read "$0"; an empty (zero-filled) bucket did cost 0.
-    """
-    if row.get("calls") and not row.get("priced"):
-        return None
-    return _cost(row.get("total_cost"))
-
-
 _COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
-
-
-def _sums() -> dict:
-    """The per-group sums most endpoints share; all read columns of the covering index."""
-    return {
-        "calls": Count("*"),
-        "errors": error_count(),
-        "prompt_tokens": Sum("prompt_tokens"),
-        "completion_tokens": Sum("completion_tokens"),
-        "total_tokens": Sum("total_tokens"),
-        "total_cost": Sum("cost_estimate"),
-        "priced": Count("cost_estimate"),  # COUNT(column) skips the nulls: the unpriced calls
-        "avg_latency_ms": Avg("latency_ms"),
-    }
 
 
 def _filtered_from(queryset: QuerySet) -> tuple[str, list]:
@@ -92,24 +79,6 @@ def _utc(value) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _unique_users(queryset: QuerySet, *, group_by: str | None = None) -> dict:
-    """{group value (None without group_by): unique users}, counted from `distinct_users`.
-
-    COUNT(DISTINCT ...) sorts every row (1.1 s at 1M rows on PostgreSQL); counting the rows of a
-    SELECT DISTINCT subquery lets the database hash instead (0.3 s), hence the separate query.
-    """
-    names = (group_by,) if group_by else ()
-    inner = distinct_users(queryset=queryset, group_by=names)
-    if not group_by:
-        return {None: inner.count()}
-    sql, params = inner.query.sql_with_params()
-    connection = connections[queryset.db]
-    column = connection.ops.quote_name(group_by)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column}, COUNT(*) FROM ({sql}) distinct_users GROUP BY {column}", params)
-        return dict(cursor.fetchall())
-
-
 def _window(filters: LogFilters, first: datetime | None, last: datetime | None):
     """(first instant, last instant) of the requested range; the data's span fills what is missing."""
     start = filters.start or first
@@ -120,65 +89,134 @@ def _window(filters: LogFilters, first: datetime | None, last: datetime | None):
     return start, end
 
 
-def _span(queryset: QuerySet, filters: LogFilters):
-    """The range to bucket over; only queries the data's span when the request left it open."""
+# --- Reading through the rollups ----------------------------------------------------------------
+
+# Chart points (one per time bucket) read their percentiles from the merged latency histogram;
+# each point says so, with the bound on its relative error.
+HISTOGRAM_PERCENTILE = {
+    "percentile_method": "histogram",
+    "percentile_max_relative_error": round(RELATIVE_ERROR, 6),
+}
+
+
+def _avg_ms(figures: Figures | None) -> float | None:
+    return None if figures is None else _ms(figures.avg_latency_ms)
+
+
+def _figures_cost(figures: Figures | None) -> Decimal | None:
+    """A group's cost: the sum over its priced calls; null when it has calls but none priced.
+
+    An unpriced call has no cost rather than a cost of 0, so a group made only of such calls must
+    not read "$0"; an empty (zero-filled) bucket did cost 0.
+    """
+    if figures is None:
+        return _cost(0)
+    if figures.calls and not figures.priced_calls:
+        return None
+    return figures.cost
+
+
+def _data_span(filters: LogFilters) -> tuple[datetime | None, datetime | None]:
+    """The range to bucket over; only reads the first/last call (two index probes) when the request left it open."""
     if filters.start is not None and filters.end is not None:
         return _window(filters, None, None)
-    span = queryset.aggregate(first=Min("timestamp"), last=Max("timestamp"))
+    span = matching_logs(filters=filters).aggregate(first=Min("timestamp"), last=Max("timestamp"))
     return _window(filters, span["first"], span["last"])
+
+
+def _time_unit(group_by: str) -> str:
+    """The rollup time unit a bucket is made of: hours for hour buckets, days for day, week and month."""
+    return "hour" if group_by == "hour" else "day"
+
+
+def _per_bucket(figures: dict, group_by: str, *, position: int = 0) -> dict:
+    """Figures keyed by hour or day (at `position` of a tuple key) merged into the buckets of `group_by`."""
+    merged: dict = {}
+    for key, value in figures.items():
+        moment = key[position] if isinstance(key, tuple) else key
+        if not isinstance(moment, datetime):
+            moment = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+        start = floor_to_bucket(moment, group_by)
+        bucket = (*key[:position], start, *key[position + 1 :]) if isinstance(key, tuple) else start
+        merged[bucket] = merged[bucket].add(value) if bucket in merged else value
+    return merged
 
 
 # --- Endpoint figures -----------------------------------------------------------------
 
 
 def overview(*, filters: LogFilters) -> dict:
-    """Headline figures over the filtered rows: 3 queries.
+    """Headline figures over the filtered calls, through the rollups (`llm.analytics.rollups`).
 
-    `avg_cost_per_call` divides by priced calls only (an unpriced call has no cost, not 0);
-    `unpriced_calls` counts the rest. `start_date`/`end_date` are the requested bounds, or the
-    data's first/last call when the request left them open (null when there are no calls).
+    Exact whatever the state of the rollups: sums, P50/P95/P99 (numpy's linear interpolation of
+    the raw latencies) and unique users. `avg_cost_per_call` divides by priced calls only (an
+    unpriced call has no cost, not 0); `unpriced_calls` counts the rest. `start_date`/`end_date`
+    are the requested bounds, or the data's first/last call when the request left them open.
     """
-    queryset = matching_logs(filters=filters)
-    row = queryset.aggregate(
-        **_sums(),
-        first=Min("timestamp"),
-        last=Max("timestamp"),
-    )
-    percentiles = latency_percentiles(queryset=queryset, count=row["calls"])
-    calls, errors, total_cost = row["calls"], row["errors"], _group_cost(row)
-    start, end = _window(filters, row["first"], row["last"])
+    split = split_window(filters=filters)
+    figures = window_figures(filters=filters, split=split, histograms=False).get(None, Figures())
+    percentiles = exact_latency_percentiles(filters=filters, split=split)[None]
+    start, end = _data_span(filters)
+    calls, errors = figures.calls, figures.errors
     return {
         "total_calls": calls,
         "success_count": calls - errors,
         "error_count": errors,
         "error_rate": error_rate(errors=errors, calls=calls),
-        "prompt_tokens": row["prompt_tokens"] or 0,
-        "completion_tokens": row["completion_tokens"] or 0,
-        "total_tokens": row["total_tokens"] or 0,
-        "avg_latency_ms": _ms(row["avg_latency_ms"]),
+        "prompt_tokens": figures.prompt_tokens,
+        "completion_tokens": figures.completion_tokens,
+        "total_tokens": figures.total_tokens,
+        "avg_latency_ms": _avg_ms(figures),
         "p50_latency_ms": _ms(percentiles[0.5]),
         "p95_latency_ms": _ms(percentiles[0.95]),
         "p99_latency_ms": _ms(percentiles[0.99]),
-        "total_cost": total_cost,
-        "avg_cost_per_call": _cost(row["total_cost"] / row["priced"]) if row["priced"] else None,
-        "unique_users": _unique_users(queryset)[None],
-        "unpriced_calls": calls - row["priced"],
+        "total_cost": _figures_cost(figures),
+        "avg_cost_per_call": _cost(figures.cost / figures.priced_calls) if figures.priced_calls else None,
+        "unique_users": unique_users(filters=filters, split=split)[None] if calls else 0,
+        "unpriced_calls": figures.unpriced_calls,
         "start_date": start,
         "end_date": end,
     }
 
 
 def token_usage(*, filters: LogFilters) -> dict:
-    """Token and cost totals per time bucket (group_by, default day), zero-filled over the range."""
+    """Token and cost totals per time bucket (group_by, default day), zero-filled over the range.
+
+    Minute buckets read the raw rows; the others fold hourly or daily rollup figures.
+    """
     group_by = filters.group_by or "day"
-    queryset = matching_logs(filters=filters)
-    start, last = _span(queryset, filters)
+    start, last = _data_span(filters)
     if start is None or last is None:
         return {"group_by": group_by, "results": []}
     starts = bucket_starts(start=start, last=last, group_by=group_by)
+    if group_by == "minute":
+        found = _minute_figures(filters)
+    else:
+        unit = _time_unit(group_by)
+        found = _per_bucket(window_figures(filters=filters, group_by=(unit,), histograms=False), group_by)
+    results = []
+    for period in starts:
+        figures = found.get(period)
+        results.append(
+            {
+                "period": period,
+                "calls": figures.calls if figures else 0,
+                "prompt_tokens": figures.prompt_tokens if figures else 0,
+                "completion_tokens": figures.completion_tokens if figures else 0,
+                "total_tokens": figures.total_tokens if figures else 0,
+                "total_cost": _figures_cost(figures),
+                "unpriced_calls": figures.unpriced_calls if figures else 0,
+            }
+        )
+    return {"group_by": group_by, "results": results}
+
+
+def _minute_figures(filters: LogFilters) -> dict[datetime, Figures]:
+    """Per-minute sums from the raw rows (rollups hold nothing finer than an hour)."""
+    queryset = matching_logs(filters=filters)
     vendor = connections[queryset.db].vendor
     rows = (
-        queryset.annotate(period=bucket_expression(group_by=group_by, vendor=vendor))
+        queryset.annotate(period=bucket_expression(group_by="minute", vendor=vendor))
         .values("period")
         .annotate(
             calls=Count("*"),
@@ -189,82 +227,98 @@ def token_usage(*, filters: LogFilters) -> dict:
             priced=Count("cost_estimate"),
         )
     )
-    found = {bucket_start(row["period"]): row for row in rows}
-    results = []
-    for period in starts:
-        row = found.get(period, {})
-        results.append(
-            {
-                "period": period,
-                "calls": row.get("calls", 0),
-                "prompt_tokens": row.get("prompt_tokens") or 0,
-                "completion_tokens": row.get("completion_tokens") or 0,
-                "total_tokens": row.get("total_tokens") or 0,
-                "total_cost": _group_cost(row),
-                "unpriced_calls": row.get("calls", 0) - row.get("priced", 0),
-            }
+    found = {}
+    for row in rows:
+        cost = Decimal(row["total_cost"] or 0).quantize(_COST_QUANTUM)
+        found[bucket_start(row["period"])] = Figures(
+            calls=row["calls"],
+            prompt_tokens=row["prompt_tokens"] or 0,
+            completion_tokens=row["completion_tokens"] or 0,
+            total_tokens=row["total_tokens"] or 0,
+            cost_micros=int(cost.scaleb(COST_PLACES)),
+            priced_calls=row["priced"],
+            unpriced_calls=row["calls"] - row["priced"],
         )
-    return {"group_by": group_by, "results": results}
+    return found
 
 
 def latency(*, filters: LogFilters) -> dict:
-    """Latency per model; with group_by also a per-(bucket, model) series of avg and P95.
+    """Latency per model (exact P50/P95/P99); with group_by also a per-(bucket, model) series of avg and P95.
 
-    Series buckets with no calls carry null latencies (a latency of 0 would be false).
+    Series points read their P95 from the merged histogram (within 1 %, and they say so), except minute
+    buckets, which rank the raw rows. Buckets with no calls carry null latencies (0 would be false).
     """
-    queryset = matching_logs(filters=filters)
-    rows = list(
-        queryset.values("model_name")
-        .annotate(
-            calls=Count("*"),
-            avg_latency_ms=Avg("latency_ms"),
-            min_latency_ms=Min("latency_ms"),
-            max_latency_ms=Max("latency_ms"),
-            avg_ttft=Avg("time_to_first_token_ms"),
-        )
-        .order_by("model_name")
-    )
-    percentiles = grouped_latency_percentiles(
-        queryset=queryset, group_by="model_name", counts={row["model_name"]: row["calls"] for row in rows}
-    )
+    split = split_window(filters=filters)
+    per_model = window_figures(filters=filters, split=split, group_by=("model_name",), histograms=False)
+    percentiles = exact_latency_percentiles(filters=filters, split=split, by_model=True) if per_model else {}
     results = []
-    for row in rows:
-        found = percentiles.get(row["model_name"], {})
+    for model in sorted(per_model):
+        figures, found = per_model[model], percentiles.get(model, {})
         results.append(
             {
-                "model": row["model_name"],
-                "calls": row["calls"],
-                "avg_latency_ms": _ms(row["avg_latency_ms"]),
+                "model": model,
+                "calls": figures.calls,
+                "avg_latency_ms": _avg_ms(figures),
                 "p50_latency_ms": _ms(found.get(0.5)),
                 "p95_latency_ms": _ms(found.get(0.95)),
                 "p99_latency_ms": _ms(found.get(0.99)),
-                "min_latency_ms": _ms(row["min_latency_ms"]),
-                "max_latency_ms": _ms(row["max_latency_ms"]),
-                "avg_time_to_first_token_ms": _ms(row["avg_ttft"]),
+                "min_latency_ms": _ms(figures.latency_min_ms),
+                "max_latency_ms": _ms(figures.latency_max_ms),
+                "avg_time_to_first_token_ms": _ms(figures.avg_ttft_ms),
             }
         )
     body = {"results": results}
     if filters.group_by:
         body["group_by"] = filters.group_by
-        body["timeseries"] = _latency_series(queryset, filters, [row["model_name"] for row in rows])
+        models = sorted(per_model)
+        if filters.group_by == "minute":
+            body["timeseries"] = _minute_latency_series(filters, models)
+        else:
+            body["timeseries"] = _latency_series(filters, models, split)
     return body
 
 
-def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) -> list[dict]:
+def _latency_series(filters: LogFilters, models: list[str], split: WindowSplit) -> list[dict]:
     group_by = filters.group_by
-    start, last = _span(queryset, filters)
+    start, last = _data_span(filters)
     if start is None or last is None:
         return []
     starts = bucket_starts(start=start, last=last, group_by=group_by)
+    unit = _time_unit(group_by)
+    found = _per_bucket(window_figures(filters=filters, split=split, group_by=(unit, "model_name")), group_by)
+    points = []
+    for period in starts:
+        for model in models:
+            figures = found.get((period, model))
+            p95 = figures.latency_percentile(0.95) if figures else None
+            points.append(
+                {
+                    "period": period,
+                    "model": model,
+                    "avg_latency_ms": _avg_ms(figures),
+                    "p95_latency_ms": _ms(p95),
+                    **HISTOGRAM_PERCENTILE,
+                }
+            )
+    return points
+
+
+def _minute_latency_series(filters: LogFilters, models: list[str]) -> list[dict]:
+    """Per-(minute, model) average and exact P95 from the raw rows."""
+    queryset = matching_logs(filters=filters)
+    start, last = _data_span(filters)
+    if start is None or last is None:
+        return []
+    starts = bucket_starts(start=start, last=last, group_by="minute")
     vendor = connections[queryset.db].vendor
-    bucketed = queryset.annotate(period=bucket_expression(group_by=group_by, vendor=vendor))
+    bucketed = queryset.annotate(period=bucket_expression(group_by="minute", vendor=vendor))
     rows = list(bucketed.values("period", "model_name").annotate(calls=Count("*"), avg=Avg("latency_ms")))
     averages = {(bucket_start(row["period"]), row["model_name"]): row["avg"] for row in rows}
     p95 = grouped_latency_percentiles(
         queryset=bucketed,
         group_by=("period", "model_name"),
         fractions=(0.95,),
-        condition_for=bucket_condition(group_by),
+        condition_for=bucket_condition("minute"),
         counts={(row["period"], row["model_name"]): row["calls"] for row in rows},
     )
     p95 = {(bucket_start(period), model): found[0.95] for (period, model), found in p95.items()}
@@ -281,208 +335,174 @@ def _latency_series(queryset: QuerySet, filters: LogFilters, models: list[str]) 
 
 
 def errors(*, filters: LogFilters, recent_count: int = 10) -> dict:
-    """Error totals, by category and by model, and the latest errors: 3 statements.
-
-    Written as SQL over the filters compiled once (`_filtered_from`): built through the ORM, the three
-    statements cost ~2.4 ms more per request, which is a sixth of the whole 24-hour figure.
-    """
-    queryset = matching_logs(filters=filters)
-    source, params = _filtered_from(queryset)
-    error = LLMRequestLog.Status.ERROR
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(
-            f"SELECT model_name, COUNT(*), COUNT(*) FILTER (WHERE status = %s) {source} GROUP BY model_name",
-            [error, *params],
-        )
-        by_model_rows = sorted(cursor.fetchall(), key=lambda row: (-row[2], row[0]))
-        cursor.execute(f"SELECT error_type, COUNT(*) {source} AND status = %s GROUP BY error_type", [*params, error])
-        by_type = sorted(cursor.fetchall(), key=lambda row: (-row[1], row[0]))
-        cursor.execute(
-            f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
-            f"SUBSTR(error_message, 1, {PREVIEW_CHARS}) {source} AND status = %s "
-            "ORDER BY timestamp DESC, id DESC LIMIT %s",
-            [*params, error, recent_count],
-        )
-        recent = cursor.fetchall()
-    calls = sum(row[1] for row in by_model_rows)
-    total_errors = sum(row[2] for row in by_model_rows)
+    """Error totals, by category and by model (through the rollups), and the latest errors (raw rows)."""
+    groups = window_figures(filters=filters, group_by=("model_name", "error_type"), histograms=False)
+    per_model: dict[str, list[int]] = {}
+    per_type: dict[str, int] = {}
+    for (model, error_type), figures in groups.items():
+        totals = per_model.setdefault(model, [0, 0])
+        totals[0] += figures.calls
+        totals[1] += figures.errors
+        if figures.errors:
+            name = error_type or "unknown"
+            per_type[name] = per_type.get(name, 0) + figures.errors
+    calls = sum(calls_ for calls_, _ in per_model.values())
+    total_errors = sum(errors_ for _, errors_ in per_model.values())
     return {
         "total_errors": total_errors,
         "error_rate": error_rate(errors=total_errors, calls=calls),
         "by_type": [
-            {
-                "error_type": error_type or "unknown",
-                "count": count,
-                "percentage": percentage(part=count, whole=total_errors),
-            }
-            for error_type, count in by_type
+            {"error_type": name, "count": count, "percentage": percentage(part=count, whole=total_errors)}
+            for name, count in sorted(per_type.items(), key=lambda item: (-item[1], item[0]))
         ],
         "by_model": [
             {"model": model, "errors": errors_, "calls": calls_, "error_rate": error_rate(errors=errors_, calls=calls_)}
-            for model, calls_, errors_ in by_model_rows
+            for model, (calls_, errors_) in sorted(per_model.items(), key=lambda item: (-item[1][1], item[0]))
             if errors_
         ],
-        "recent": [
-            {
-                "request_id": _uuid(request_id),
-                "timestamp": _utc(timestamp),
-                "model": model,
-                "error_type": error_type,
-                "http_status": http_status,
-                "latency_ms": _ms(latency_ms),
-                "user_id": user_id,
-                "error_message": message,
-            }
-            for request_id, timestamp, model, error_type, http_status, latency_ms, user_id, message in recent
-        ],
+        "recent": _recent_errors(filters, recent_count) if total_errors else [],
     }
+
+
+def _recent_errors(filters: LogFilters, count: int) -> list[dict]:
+    """The latest `count` failed calls of the window, newest first: one statement on the raw rows.
+
+    Written as SQL over the filters compiled once (`_filtered_from`): through the ORM it cost ~2.4 ms more.
+    """
+    queryset = matching_logs(filters=filters)
+    source, params = _filtered_from(queryset)
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT request_id, timestamp, model_name, error_type, http_status, latency_ms, user_id, "
+            f"SUBSTR(error_message, 1, {PREVIEW_CHARS}) {source} AND status = %s "
+            "ORDER BY timestamp DESC, id DESC LIMIT %s",
+            [*params, LLMRequestLog.Status.ERROR, count],
+        )
+        recent = cursor.fetchall()
+    return [
+        {
+            "request_id": _uuid(request_id),
+            "timestamp": _utc(timestamp),
+            "model": model,
+            "error_type": error_type,
+            "http_status": http_status,
+            "latency_ms": _ms(latency_ms),
+            "user_id": user_id,
+            "error_message": message,
+        }
+        for request_id, timestamp, model, error_type, http_status, latency_ms, user_id, message in recent
+    ]
 
 
 def model_usage(*, filters: LogFilters) -> dict:
-    """Per-model calls, share of calls (%), tokens, cost, latency and error rate: one GROUP BY + P95."""
-    queryset = matching_logs(filters=filters)
-    rows = list(queryset.values("model_name").annotate(**_sums()).order_by("-calls", "model_name"))
-    p95 = grouped_latency_percentiles(
-        queryset=queryset,
-        group_by="model_name",
-        fractions=(0.95,),
-        counts={row["model_name"]: row["calls"] for row in rows},
-    )
-    calls = sum(row["calls"] for row in rows)
+    """Per-model calls, share of calls (%), tokens, cost, latency, exact P95 and error rate, through the rollups."""
+    split = split_window(filters=filters)
+    per_model = window_figures(filters=filters, split=split, group_by=("model_name",), histograms=False)
+    p95 = exact_latency_percentiles(filters=filters, split=split, fractions=(0.95,), by_model=True) if per_model else {}
+    calls = sum(figures.calls for figures in per_model.values())
+    ordered = sorted(per_model.items(), key=lambda item: (-item[1].calls, item[0]))
     return {
         "results": [
             {
-                "model": row["model_name"],
-                "calls": row["calls"],
-                "share": percentage(part=row["calls"], whole=calls),
-                "prompt_tokens": row["prompt_tokens"] or 0,
-                "completion_tokens": row["completion_tokens"] or 0,
-                "total_tokens": row["total_tokens"] or 0,
-                "total_cost": _group_cost(row),
-                "unpriced_calls": row["calls"] - row["priced"],
-                "avg_latency_ms": _ms(row["avg_latency_ms"]),
-                "p95_latency_ms": _ms(p95.get(row["model_name"], {}).get(0.95)),
-                "error_rate": error_rate(errors=row["errors"], calls=row["calls"]),
+                "model": model,
+                "calls": figures.calls,
+                "share": percentage(part=figures.calls, whole=calls),
+                "prompt_tokens": figures.prompt_tokens,
+                "completion_tokens": figures.completion_tokens,
+                "total_tokens": figures.total_tokens,
+                "total_cost": _figures_cost(figures),
+                "unpriced_calls": figures.unpriced_calls,
+                "avg_latency_ms": _avg_ms(figures),
+                "p95_latency_ms": _ms(p95.get(model, {}).get(0.95)),
+                "error_rate": error_rate(errors=figures.errors, calls=figures.calls),
             }
-            for row in rows
+            for model, figures in ordered
         ]
     }
-
-
-def _daily_rows_postgresql(queryset: QuerySet, *, days: list[datetime]) -> dict:
-    """{day start: sums, P95 and distinct users of that UTC day}, every one of `days` present.
-
-    One query: each day's aggregate runs over that day's own slice of the time index (CROSS JOIN
-    LATERAL), so the P95 and the distinct count sort one day's rows in memory instead of the whole
-    window on disk. The days come as an array, whose length the planner knows (generate_series
-    reads as 1,000 rows to it, which made a 24-hour query look costly enough to spend 125 ms on JIT).
-    """
-    in_day = Q(timestamp__gte=RawSQL("days.day", ()), timestamp__lt=RawSQL("days.day + interval '1 day'", ()))
-    per_day = (
-        queryset.filter(in_day)
-        .annotate(one=Value(1))
-        .values("one")  # a constant: one row, no GROUP BY
-        .annotate(**_sums(), p95=PercentileCont("latency_ms", 0.95), users=unique_users())
-    )
-    inner, params = per_day.query.sql_with_params()
-    sql = (
-        f"SELECT days.day, per_day.* FROM unnest(%s::timestamptz[]) AS days(day) "
-        f"CROSS JOIN LATERAL ({inner}) AS per_day"
-    )
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, (days, *params))
-        names = [column.name for column in cursor.description]
-        return {bucket_start(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
 
 def daily_stats(*, filters: LogFilters) -> dict:
     """One row per UTC day of the range (zero-filled): calls, errors, tokens, cost, latency, users.
 
-    PostgreSQL: 1 query (`_daily_rows_postgresql`); SQLite: 3 (sums, users, percentiles)."""
-    queryset = matching_logs(filters=filters)
-    start, last = _span(queryset, filters)
+    Through the rollups: daily figures and histograms (each day's P95 from its histogram, within 1 %,
+    and each row says so) and exact unique users per day.
+    """
+    start, last = _data_span(filters)
     if start is None or last is None:
         return {"results": []}
     starts = bucket_starts(start=start, last=last, group_by="day")
-    if is_postgresql(queryset):
-        found = _daily_rows_postgresql(queryset, days=starts)
-        users = {day: row["users"] for day, row in found.items()}
-        p95 = {day: row["p95"] for day, row in found.items()}
-    else:
-        bucketed = queryset.annotate(period=bucket_expression(group_by="day", vendor="sqlite"))
-        rows = list(bucketed.values("period").annotate(**_sums()))
-        found = {bucket_start(row["period"]): row for row in rows}
-        users = {bucket_start(period): n for period, n in _unique_users(bucketed, group_by="period").items()}
-        p95 = grouped_latency_percentiles(
-            queryset=bucketed,
-            group_by="period",
-            fractions=(0.95,),
-            condition_for=bucket_condition("day"),
-            counts={row["period"]: row["calls"] for row in rows},
-        )
-        p95 = {bucket_start(period): values[0.95] for period, values in p95.items()}
+    split = split_window(filters=filters)
+    found = window_figures(filters=filters, split=split, group_by=("day",))
+    users = unique_users(filters=filters, split=split, by_day=True) if found else {}
     results = []
     for day in starts:
-        row = found.get(day, {})
-        calls, errors_ = row.get("calls", 0), row.get("errors", 0)
+        figures = found.get(day.date())
+        calls, errors_ = (figures.calls, figures.errors) if figures else (0, 0)
+        p95 = figures.latency_percentile(0.95) if figures else None
         results.append(
             {
                 "date": day.date().isoformat(),
                 "calls": calls,
                 "errors": errors_,
                 "error_rate": error_rate(errors=errors_, calls=calls),
-                "total_tokens": row.get("total_tokens") or 0,
-                "total_cost": _group_cost(row),
-                "unpriced_calls": calls - row.get("priced", 0),
-                "avg_latency_ms": _ms(row.get("avg_latency_ms")),
-                "p95_latency_ms": _ms(p95.get(day)),
-                "unique_users": users.get(day, 0),
+                "total_tokens": figures.total_tokens if figures else 0,
+                "total_cost": _figures_cost(figures),
+                "unpriced_calls": figures.unpriced_calls if figures else 0,
+                "avg_latency_ms": _avg_ms(figures),
+                "p95_latency_ms": _ms(p95),
+                **HISTOGRAM_PERCENTILE,
+                "unique_users": users.get(day.date(), 0),
             }
         )
     return {"results": results}
 
 
 def feedback_analytics(*, filters: LogFilters) -> dict:
-    """Thumbs up/down totals, satisfaction (% up), per model and per bucket (zero-filled): 3–4 queries."""
-    queryset = feedback_queryset(filters=filters).order_by()
-    counts = {"total": Count("*"), "up": Count("rating", filter=Q(rating=UserFeedback.Rating.THUMBS_UP))}
-    overall = queryset.aggregate(**counts, first=Min("created_at"), last=Max("created_at"))
-    by_model = queryset.values("request__model_name").annotate(**counts).order_by("-total", "request__model_name")
+    """Thumbs up/down totals, satisfaction (% up), per model and per bucket (zero-filled), through the
+    feedback rollups (`rollups.feedback_counts`): exact whatever their state. 2-4 queries."""
     group_by = filters.group_by or "day"
-    start, last = _window(filters, overall["first"], overall["last"])
+    unit = "minute" if group_by == "minute" else _time_unit(group_by)
+    counts = feedback_counts(filters=filters, unit=unit)
+    up_rating = UserFeedback.Rating.THUMBS_UP
+    per_model: dict[str, list[int]] = {}
+    per_bucket: dict[datetime, list[int]] = {}
+    for (bucket, model, rating), count in counts.items():
+        for totals in (
+            per_model.setdefault(model, [0, 0]),
+            per_bucket.setdefault(floor_to_bucket(bucket, group_by), [0, 0]),
+        ):
+            totals[0] += count
+            totals[1] += count if rating == up_rating else 0
+    total = sum(n for n, _ in per_model.values())
+    up = sum(u for _, u in per_model.values())
     over_time = []
-    if start is not None and last is not None:
-        starts = bucket_starts(start=start, last=last, group_by=group_by)
-        vendor = connections[queryset.db].vendor
-        expression = bucket_expression(group_by=group_by, vendor=vendor, field="created_at")
-        rows = queryset.annotate(period=expression).values("period").annotate(**counts)
-        found = {bucket_start(row["period"]): row for row in rows}
-        for period in starts:
-            row = found.get(period, {"total": 0, "up": 0})
-            over_time.append(
-                {
-                    "period": period,
-                    "total": row["total"],
-                    "thumbs_up": row["up"],
-                    "thumbs_down": row["total"] - row["up"],
-                    "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"]),
-                }
+    if total or (filters.start is not None and filters.end is not None):
+        if filters.start is not None and filters.end is not None:
+            start, last = _window(filters, None, None)
+        else:
+            span = (
+                feedback_queryset(filters=filters).order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
             )
+            start, last = _window(filters, span["first"], span["last"])
+        for period in bucket_starts(start=start, last=last, group_by=group_by):
+            n, u = per_bucket.get(period, (0, 0))
+            over_time.append(_feedback_figures(total=n, up=u, period=period))
     return {
-        "total": overall["total"],
-        "thumbs_up": overall["up"],
-        "thumbs_down": overall["total"] - overall["up"],
-        "satisfaction_rate": satisfaction_rate(thumbs_up=overall["up"], total=overall["total"]),
+        **_feedback_figures(total=total, up=up),
         "by_model": [
-            {
-                "model": row["request__model_name"],
-                "total": row["total"],
-                "thumbs_up": row["up"],
-                "thumbs_down": row["total"] - row["up"],
-                "satisfaction_rate": satisfaction_rate(thumbs_up=row["up"], total=row["total"]),
-            }
-            for row in by_model
+            {"model": model, **_feedback_figures(total=n, up=u)}
+            for model, (n, u) in sorted(per_model.items(), key=lambda item: (-item[1][0], item[0]))
         ],
         "group_by": group_by,
         "over_time": over_time,
+    }
+
+
+def _feedback_figures(*, total: int, up: int, **first) -> dict:
+    return {
+        **first,
+        "total": total,
+        "thumbs_up": up,
+        "thumbs_down": total - up,
+        "satisfaction_rate": satisfaction_rate(thumbs_up=up, total=total),
     }

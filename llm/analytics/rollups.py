@@ -37,19 +37,24 @@ from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, router, transaction
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from llm.analytics.buckets import bucket_expression, bucket_start
 from llm.analytics.filters import LogFilters, filter_logs
+from llm.analytics.listings import feedback_queryset
 from llm.models import (
     COST_PLACES,
     ChangedHour,
     DailyRollup,
     DailyUserPresence,
+    HourlyFeedback,
     HourlyRollup,
     HourlyUserPresence,
     LLMRequestLog,
     RolledUpHour,
+    UserFeedback,
 )
 
 HOUR = timedelta(hours=1)
@@ -69,7 +74,8 @@ _TIMESTAMP = '"timestamp"'
 _MODEL_LATENCY_INDEX = "llm_log_model_latency_idx"
 # LogFilters fields rollups can answer; any other filter set sends the whole window to the raw rows.
 _ROLLUP_FILTERS = {"start", "end", "end_inclusive", "model", "status", "error_type", "group_by", "ordering"}
-GROUPS = ("model_name", "status", "error_type", "source", "hour")
+# What figures can be grouped by: a rollup column, or a UTC time unit ("hour" or "day", not both).
+GROUPS = ("model_name", "status", "error_type", "source", "hour", "day")
 # LogFilters fields the rollup rows can be filtered on, and their columns.
 _FILTERED_COLUMNS = (("model", "model_name"), ("status", "status"), ("error_type", "error_type"))
 # The summed columns of HourlyRollup and DailyRollup.
@@ -117,6 +123,22 @@ def _hour_sql(vendor: str, column: str) -> str:
         return f"(date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
     # Django stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC.
     return f"(substr({column}, 1, 13) || ':00:00')"
+
+
+def _day_sql(vendor: str, column: str) -> str:
+    """The UTC date of a timestamp column: a date on PostgreSQL, 'YYYY-MM-DD' text on SQLite (as a DateField)."""
+    if vendor == "postgresql":
+        return f"CAST(({column} AT TIME ZONE 'UTC') AS date)"
+    return f"substr({column}, 1, 10)"
+
+
+def _raw_column(vendor: str, name: str) -> str:
+    """The SQL over raw rows for a group name: the UTC hour or day of the timestamp, or the column itself."""
+    if name == "hour":
+        return _hour_sql(vendor, _TIMESTAMP)
+    if name == "day":
+        return _day_sql(vendor, _TIMESTAMP)
+    return name
 
 
 def _cost_micros_sql(vendor: str, column: str) -> str:
@@ -291,7 +313,9 @@ def _roll_up_day(*, day: date, hours: list[datetime], forced: bool, using: str) 
             runs = _runs(todo)
             HourlyRollup.objects.using(using).filter(_in_ranges("hour", runs)).delete()
             HourlyUserPresence.objects.using(using).filter(_in_ranges("hour", runs)).delete()
+            HourlyFeedback.objects.using(using).filter(_in_ranges("hour", runs)).delete()
             result.calls = _insert_rollups(connection, runs)
+            _insert_feedback(connection, runs)
             _insert_daily_rollups(connection, day)
             _insert_presence(connection, runs, day)
             # Only the marks this transaction's snapshot sees: a later write's mark outlives it.
@@ -458,6 +482,19 @@ def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: dat
         )
 
 
+def _insert_feedback(connection, runs: list[tuple[datetime, datetime]]) -> None:
+    """The runs' feedback counted per hour given, model of the rated call, and rating."""
+    ranges, params = _time_ranges_sql(connection, runs, "f.created_at")
+    feedback = connection.ops.quote_name(UserFeedback._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {HourlyFeedback._meta.db_table} (hour, model_name, rating, count) "
+            f"SELECT {_hour_sql(connection.vendor, 'f.created_at')}, c.model_name, f.rating, COUNT(*) "
+            f"FROM {feedback} f JOIN {_CALLS} c ON c.id = f.request_id WHERE {ranges} GROUP BY 1, 2, 3",
+            params,
+        )
+
+
 # --- Reading ------------------------------------------------------------------------------------
 
 
@@ -486,6 +523,8 @@ def _bounds(filters: LogFilters) -> tuple[datetime | None, datetime | None]:
     """The window as a half-open range; an inclusive end is the microsecond after it (the stored precision)."""
     end = filters.end
     if end is not None and filters.end_inclusive:
+        if end == datetime.max.replace(tzinfo=UTC):
+            return filters.start, None  # nothing is stored after the last representable instant
         end += timedelta(microseconds=1)
     return filters.start, end
 
@@ -501,11 +540,25 @@ def split_window(*, filters: LogFilters, using: str | None = None) -> WindowSpli
         return WindowSplit(rollup=(), raw=((start, end),))
     hours = RolledUpHour.objects.using(using or router.db_for_read(RolledUpHour))
     if start is not None:
+        if start > datetime.max.replace(tzinfo=UTC) - HOUR:
+            return WindowSplit(rollup=(), raw=((start, end),))  # no whole hour left before the end of time
         hours = hours.filter(hour__gte=_ceil_hour(start))
     if end is not None:
         hours = hours.filter(hour__lt=floor_hour(end))
     fresh = hours.exclude(Exists(ChangedHour.objects.filter(hour=OuterRef("hour")))).order_by("hour")
-    rollup = tuple(_runs(_utc(hour) for hour in fresh.values_list("hour", flat=True)))
+    return _split(start, end, [_utc(hour) for hour in fresh.values_list("hour", flat=True)])
+
+
+def keep_rollup_hours(split: WindowSplit, *, filters: LogFilters, keep: Callable[[datetime], bool]) -> WindowSplit:
+    """The split with only the rollup hours `keep` accepts; the others join the raw part. For reads that cut
+    the window at instants inside hours (an alert backtest's windows): an hour holding a cut is read raw."""
+    start, end = _bounds(filters)
+    return _split(start, end, [hour for hour in split.rollup_hours if keep(hour)])
+
+
+def _split(start: datetime | None, end: datetime | None, hours: list[datetime]) -> WindowSplit:
+    """The split of [start, end) whose rollup part is `hours` (whole hours inside it) and raw part the rest."""
+    rollup = tuple(_runs(hours))
     raw, cursor = [], start
     for run_start, run_end in rollup:
         if cursor is None or cursor < run_start:
@@ -565,6 +618,14 @@ class Figures:
     def avg_ttft_ms(self) -> float | None:
         return self.ttft_sum_ms / self.ttft_calls if self.ttft_calls else None
 
+    def latency_percentile(self, fraction: float) -> float | None:
+        """The latency percentile read from the histogram (`histogram_percentile`), kept within the
+        calls' min and max latency: as close or closer to the exact value, and exact for a single value."""
+        value = histogram_percentile(histogram=self.latency_histogram, fraction=fraction)
+        if value is None or self.latency_min_ms is None or self.latency_max_ms is None:
+            return value
+        return min(max(value, self.latency_min_ms), self.latency_max_ms)
+
     def add(self, other: "Figures") -> "Figures":
         """These figures plus `other`'s, as a new Figures."""
         merged = Figures(**{name: getattr(self, name) + getattr(other, name) for name in self._SUMMED})
@@ -591,13 +652,27 @@ def _check_groups(group_by: tuple[str, ...]) -> None:
     unknown = set(group_by) - set(GROUPS)
     if unknown:
         raise ValueError(f"cannot group rollups by {', '.join(sorted(unknown))}")
+    if {"hour", "day"} <= set(group_by):
+        raise ValueError("group rollups by hour or by day, not both")
+
+
+def _day(value) -> date:
+    # PostgreSQL hands back a date; SQLite 'YYYY-MM-DD' text.
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _group_key(values: tuple, group_by: tuple[str, ...]) -> Hashable:
-    values = tuple(_utc(v) if name == "hour" else v for name, v in zip(group_by, values, strict=True))
+    convert = {"hour": _utc, "day": _day}
+    values = tuple(convert.get(name, _identity)(v) for name, v in zip(group_by, values, strict=True))
     if not group_by:
         return None
     return values[0] if len(group_by) == 1 else values
+
+
+def _identity(value):
+    return value
 
 
 def _whole_days(hours: Iterable[datetime]) -> tuple[list[date], list[datetime]]:
@@ -606,6 +681,14 @@ def _whole_days(hours: Iterable[datetime]) -> tuple[list[date], list[datetime]]:
     days = sorted({h.date() for h in present if h.hour == 0 and all(h + HOUR * i in present for i in range(24))})
     whole = set(days)
     return days, sorted(h for h in present if h.date() not in whole)
+
+
+def _with_day(hourly: QuerySet, columns: Iterable[str]) -> QuerySet:
+    """An hourly table's rows with a `day` (the UTC date of their hour) when `columns` name it."""
+    if "day" not in columns:
+        return hourly
+    table = connections[hourly.db].ops.quote_name(hourly.model._meta.db_table)
+    return hourly.annotate(day=RawSQL(_day_sql(connections[hourly.db].vendor, f'{table}."hour"'), ()))
 
 
 def _rollup_source(
@@ -622,7 +705,8 @@ def _rollup_source(
         parts.append(DailyRollup.objects.using(using).filter(day__in=days, **wanted).values_list(*columns))
     if hours:
         in_hours = _in_ranges("hour", _runs(hours))
-        parts.append(HourlyRollup.objects.using(using).filter(in_hours, **wanted).values_list(*columns))
+        hourly = _with_day(HourlyRollup.objects.using(using), columns)
+        parts.append(hourly.filter(in_hours, **wanted).values_list(*columns))
     if not parts:
         return None
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
@@ -736,7 +820,7 @@ def raw_figures(
     calls = raw_queryset(filters=filters, split=split, using=using)
     connection = connections[calls.db]
     where, params = _where(calls)
-    columns = [_hour_sql(connection.vendor, _TIMESTAMP) if name == "hour" else name for name in group_by]
+    columns = [_raw_column(connection.vendor, name) for name in group_by]
     select = "".join(f"{column}, " for column in columns)
     grouped = f"GROUP BY {', '.join(columns)}" if columns else ""
     cost = _cost_micros_sql(connection.vendor, "cost_estimate")
@@ -764,7 +848,7 @@ def _raw_histograms(calls: QuerySet, group_by: tuple[str, ...], kinds: tuple[str
     """{(group key, kind): histogram} of raw rows, one statement."""
     connection = connections[calls.db]
     where, params = _where(calls)
-    columns = [_hour_sql(connection.vendor, _TIMESTAMP) if name == "hour" else name for name in group_by]
+    columns = [_raw_column(connection.vendor, name) for name in group_by]
     select = "".join(f"{column}, " for column in columns)
     parts = []
     for kind in kinds:
@@ -806,24 +890,37 @@ def window_figures(
 
 
 def unique_users(
-    *, filters: LogFilters, split: WindowSplit | None = None, by_model: bool = False, using: str | None = None
+    *,
+    filters: LogFilters,
+    split: WindowSplit | None = None,
+    by_model: bool = False,
+    by_day: bool = False,
+    using: str | None = None,
 ) -> dict[Hashable, int]:
-    """Distinct non-blank user_id over the window: {None: n}, or {model_name: n} with `by_model`.
+    """Distinct non-blank user_id over the window: {None: n}, or {model_name: n} with `by_model`, or
+    {UTC date: n} with `by_day` (groups without users are absent).
 
     One query: the users of whole fresh days (daily presence), of the other fresh hours (hourly
     presence) and of the raw part (raw rows), united by the database. An error_type filter reads
     all raw (presence has no error type). Exact whatever the state of the rollups.
     """
+    if by_model and by_day:
+        raise ValueError("count unique users by model or by day, not both")
     using = using or router.db_for_read(LLMRequestLog)
+    vendor = connections[using].vendor
     if filters.error_type is not None:
         split = WindowSplit(rollup=(), raw=(_bounds(filters),))
     elif split is None:
         split = split_window(filters=filters, using=using)
-    names = ("model_name", "user_id") if by_model else ("user_id",)
+    group = "model_name" if by_model else "day" if by_day else None
+    names = (group, "user_id") if group else ("user_id",)
     days, other_hours = _whole_days(split.rollup_hours)
     parts = []
     if split.raw:
-        parts.append(raw_queryset(filters=filters, split=split, using=using).exclude(user_id="").values_list(*names))
+        raw = raw_queryset(filters=filters, split=split, using=using).exclude(user_id="")
+        if by_day:
+            raw = raw.annotate(day=RawSQL(_day_sql(vendor, _TIMESTAMP), ()))
+        parts.append(raw.values_list(*names))
     wanted = {
         column: getattr(filters, name)
         for name, column in (("model", "model_name"), ("status", "status"))
@@ -833,8 +930,9 @@ def unique_users(
         parts.append(DailyUserPresence.objects.using(using).filter(day__in=days, **wanted).values_list(*names))
     if other_hours:
         in_hours = _in_ranges("hour", _runs(other_hours))
-        parts.append(HourlyUserPresence.objects.using(using).filter(in_hours, **wanted).values_list(*names))
-    nobody = {} if by_model else {None: 0}
+        hourly = _with_day(HourlyUserPresence.objects.using(using), names)
+        parts.append(hourly.filter(in_hours, **wanted).values_list(*names))
+    nobody = {None: 0} if group is None else {}
     if not parts:
         return nobody
     union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
@@ -842,18 +940,66 @@ def unique_users(
         sql, params = union.query.sql_with_params()
     except EmptyResultSet:
         return nobody
-    connection = connections[using]
     columns = ", ".join(names)
-    group = "model_name, " if by_model else ""
     # DISTINCT over the parts is the deduplication: a user found in several parts counts once.
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute(
-            f"SELECT {group}COUNT(*) FROM (SELECT DISTINCT {columns} FROM ({sql}) AS parts) AS users "
-            f"{'GROUP BY model_name' if by_model else ''}",
+            f"SELECT {group + ', ' if group else ''}COUNT(*) FROM (SELECT DISTINCT {columns} FROM ({sql}) AS parts) "
+            f"AS users {'GROUP BY ' + group if group else ''}",
             params,
         )
         rows = cursor.fetchall()
-    return dict(rows) if by_model else {None: rows[0][0]}
+    if group is None:
+        return {None: rows[0][0]}
+    convert = _day if by_day else _identity
+    return {convert(key): count for key, count in rows}
+
+
+def feedback_counts(
+    *, filters: LogFilters, unit: str | None = None, split: WindowSplit | None = None, using: str | None = None
+) -> dict[tuple, int]:
+    """Feedback given in the window (by `created_at`): {(bucket, model of the rated call, rating): count}.
+
+    `unit` ("minute", "hour" or "day"; None: no time) names the bucket, a UTC datetime (None without a unit).
+    Fresh hours are read from HourlyFeedback, the rest from the feedback rows (minutes: all of them);
+    filters on the call's model or user apply as in `feedback_queryset`. Two queries.
+    """
+    using = using or router.db_for_read(UserFeedback)
+    if unit == "minute":
+        split = WindowSplit(rollup=(), raw=(_bounds(filters),))
+    elif split is None:
+        split = split_window(filters=filters, using=using)
+    vendor = connections[using].vendor
+    found: dict[tuple, int] = {}
+
+    def add(bucket, model: str, rating: str, count: int) -> None:
+        if bucket is not None:
+            bucket = bucket_start(bucket) if unit != "day" else datetime.combine(_day(bucket), datetime.min.time(), UTC)
+        found[(bucket, model, rating)] = found.get((bucket, model, rating), 0) + int(count)
+
+    names = (unit,) if unit else ()
+    if split.rollup:
+        hourly = _with_day(HourlyFeedback.objects.using(using), names)
+        if filters.model is not None:
+            hourly = hourly.filter(model_name=filters.model)
+        rows = (
+            hourly.filter(_in_ranges("hour", split.rollup))
+            .values(*names, "model_name", "rating")
+            .annotate(n=Sum("count"))
+            .order_by()
+        )
+        for row in rows:
+            add(row[unit] if unit else None, row["model_name"], row["rating"], row["n"])
+    if split.raw:
+        kept = {f.name: getattr(filters, f.name) for f in fields(filters) if f.name not in ("start", "end")}
+        feedback = feedback_queryset(filters=LogFilters(**kept)).using(using)
+        feedback = feedback.filter(_in_ranges("created_at", split.raw))
+        if unit:
+            feedback = feedback.annotate(bucket=bucket_expression(group_by=unit, vendor=vendor, field="created_at"))
+        rows = feedback.values(*(("bucket",) if unit else ()), "request__model_name", "rating").annotate(n=Count("*"))
+        for row in rows.order_by():
+            add(row["bucket"] if unit else None, row["request__model_name"], row["rating"], row["n"])
+    return found
 
 
 # --- Percentiles -------------------------------------------------------------------------------

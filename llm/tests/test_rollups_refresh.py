@@ -3,6 +3,7 @@ check_alerts running it."""
 
 import io
 import random
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,10 +19,12 @@ from llm.calls.storage import bulk_insert, delete_logs
 from llm.models import (
     ChangedHour,
     DailyUserPresence,
+    HourlyFeedback,
     HourlyRollup,
     HourlyUserPresence,
     LLMRequestLog,
     RolledUpHour,
+    UserFeedback,
 )
 from llm.tests.conftest import NOW
 from llm.tests.test_rollups import START, _call, assert_window_matches, make_calls
@@ -307,3 +310,67 @@ def test_check_alerts_goes_on_when_the_refresh_fails(calls, frozen, monkeypatch)
     call_command("check_alerts", stdout=io.StringIO(), stderr=err)
 
     assert err.getvalue() == "Could not refresh the rollups: disk full\n"
+
+
+# --- Feedback ---------------------------------------------------------------------------------
+
+
+def _feedback(call: LLMRequestLog, created_at, rating: str = "thumbs_up") -> UserFeedback:
+    return UserFeedback.objects.create(request=call, rating=rating, created_at=created_at)
+
+
+def test_it_marks_the_hours_of_feedback_inserted_updated_and_deleted(calls):
+    ChangedHour.objects.all().delete()
+    feedback = _feedback(calls[0], START + 5 * HOUR + timedelta(minutes=3))
+    assert changed_hours() == {START + 5 * HOUR}
+
+    ChangedHour.objects.all().delete()
+    UserFeedback.objects.filter(pk=feedback.pk).update(created_at=START + 7 * HOUR)
+    assert changed_hours() == {START + 5 * HOUR, START + 7 * HOUR}
+
+    ChangedHour.objects.all().delete()
+    UserFeedback.objects.filter(pk=feedback.pk).delete()
+    assert changed_hours() == {START + 7 * HOUR}
+
+
+def test_it_marks_the_hours_of_a_calls_feedback_when_the_call_changes_model(calls):
+    call = calls[0]
+    _feedback(call, START + 20 * HOUR + timedelta(minutes=1))
+    _feedback(call, START + 22 * HOUR, rating="thumbs_down")
+    ChangedHour.objects.all().delete()
+
+    LLMRequestLog.objects.filter(pk=call.pk).update(latency_ms=1.5)  # the model stays: feedback counts stand
+    assert changed_hours() == {rollups.floor_hour(call.timestamp)}
+
+    ChangedHour.objects.all().delete()
+    LLMRequestLog.objects.filter(pk=call.pk).update(model_name="m-renamed")
+    assert changed_hours() == {rollups.floor_hour(call.timestamp), START + 20 * HOUR, START + 22 * HOUR}
+
+
+def test_it_counts_feedback_per_hour_model_and_rating(calls):
+    rng = random.Random(5)
+    expected = Counter()
+    for call in rng.sample(calls, 150):
+        created = rollups._utc(call.timestamp) + timedelta(seconds=rng.randrange(0, 4 * 3600))
+        rating = rng.choice(["thumbs_up", "thumbs_down"])
+        _feedback(call, created, rating)
+        if created < NOW:
+            expected[(rollups.floor_hour(created), call.model_name, rating)] += 1
+
+    rollups.refresh_rollups(now=NOW)
+
+    stored = {(row.hour, row.model_name, row.rating): row.count for row in HourlyFeedback.objects.all()}
+    assert stored == dict(expected)
+    assert sum(stored.values()) > 100
+
+
+def test_it_counts_feedback_again_after_a_change(calls):
+    feedback = _feedback(calls[0], START + 3 * HOUR + timedelta(minutes=10))
+    rollups.refresh_rollups(now=NOW)
+    assert HourlyFeedback.objects.get(hour=START + 3 * HOUR).count == 1
+
+    UserFeedback.objects.filter(pk=feedback.pk).update(created_at=START + 4 * HOUR)
+    rollups.refresh_rollups(now=NOW)
+
+    assert not HourlyFeedback.objects.filter(hour=START + 3 * HOUR).exists()
+    assert HourlyFeedback.objects.get(hour=START + 4 * HOUR).count == 1

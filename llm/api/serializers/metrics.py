@@ -72,11 +72,28 @@ class ModelLatencySerializer(serializers.Serializer):
     avg_time_to_first_token_ms = _latency("Milliseconds; null when no call of the model was streamed.")
 
 
+def _percentile_method() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=["histogram"],
+        required=False,
+        help_text="'histogram': this point's P95 is read from the merged latency histogram, within "
+        "percentile_max_relative_error of the exact value. Absent: the P95 is exact (minute buckets).",
+    )
+
+
+def _percentile_error() -> serializers.FloatField:
+    return serializers.FloatField(
+        required=False, help_text="With percentile_method: the largest relative error of the P95 (0.0099 = 0.99 %)."
+    )
+
+
 class LatencyPointSerializer(serializers.Serializer):
     period = serializers.DateTimeField(help_text="UTC start of the bucket.")
     model = serializers.CharField()
     avg_latency_ms = _latency("Milliseconds; null when the model has no call in the bucket.")
     p95_latency_ms = _latency("Milliseconds; null when the model has no call in the bucket.")
+    percentile_method = _percentile_method()
+    percentile_max_relative_error = _percentile_error()
 
 
 class LatencySerializer(serializers.Serializer):
@@ -147,6 +164,8 @@ class DayStatsSerializer(serializers.Serializer):
     unpriced_calls = serializers.IntegerField()
     avg_latency_ms = _latency()
     p95_latency_ms = _latency()
+    percentile_method = _percentile_method()
+    percentile_max_relative_error = _percentile_error()
     unique_users = serializers.IntegerField()
 
 
