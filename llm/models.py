@@ -314,13 +314,15 @@ class RollupFigures(models.Model):
     cost_micros = models.BigIntegerField()
     priced_calls = models.BigIntegerField()
     unpriced_calls = models.BigIntegerField()
-    latency_sum_ms = models.FloatField()
+    # Latencies summed as integer microseconds (each value capped at MAX_SUMMED_MS, see llm/analytics/rollups.py):
+    # integer sums are exact in any order, so an average never depends on which rows came from rollups.
+    latency_sum_us = models.BigIntegerField()
     latency_min_ms = models.FloatField()
     latency_max_ms = models.FloatField()
     latency_histogram = models.JSONField(default=dict)
     # Calls that have a time to first token (streamed ones); the others are not in these three.
     ttft_calls = models.BigIntegerField()
-    ttft_sum_ms = models.FloatField()
+    ttft_sum_us = models.BigIntegerField()
     ttft_histogram = models.JSONField(default=dict)
 
     class Meta:

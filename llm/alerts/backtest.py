@@ -5,7 +5,7 @@ over the raw rows (the rest)."""
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, IntegerField, Sum
@@ -48,15 +48,21 @@ def _window_values(*, rule: AlertRule, buckets: list[_Bucket]) -> Iterable[tuple
 def _window_index(*, start: datetime, window: timedelta) -> RawSQL:
     """Which window of `window` length after `start` a call falls in, computed by the database.
 
-    The two databases need different SQL for seconds since the epoch; PostgreSQL's integer cast
-    rounds, hence FLOOR there, while SQLite's truncates (the same for these non-negative values).
+    The two databases need different SQL for the time since the epoch. PostgreSQL's epoch is an exact
+    numeric, floored (its integer cast would round). SQLite's julianday() is a float rounded to the
+    millisecond, which put calls at hh:59:59.999999 in the next window: there the stored text
+    ('YYYY-MM-DD HH:MM:SS[.ffffff]', UTC) is read as whole seconds plus microseconds, in integers.
     """
-    params = (start.timestamp(), window.total_seconds())
     if connection.vendor == "postgresql":
         sql = 'FLOOR((EXTRACT(EPOCH FROM "timestamp") - %s) / %s)::integer'
-    else:
-        sql = 'CAST(((julianday("timestamp") - 2440587.5) * 86400.0 - %s) / %s AS INTEGER)'
-    return RawSQL(sql, params, output_field=IntegerField())
+        return RawSQL(sql, (start.timestamp(), window.total_seconds()), output_field=IntegerField())
+    micros = (
+        "(CAST(strftime('%%s', substr(\"timestamp\", 1, 19)) AS INTEGER) * 1000000 "
+        "+ CAST(substr(\"timestamp\" || '.000000', 21, 6) AS INTEGER))"
+    )
+    start_us = (start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    window_us = window // timedelta(microseconds=1)
+    return RawSQL(f"(({micros} - %s) / %s)", (start_us, window_us), output_field=IntegerField())
 
 
 def _fill_buckets(*, rule: AlertRule, start: datetime, end: datetime, count: int) -> list[_Bucket]:

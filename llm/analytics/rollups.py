@@ -66,6 +66,10 @@ _LN_GAMMA = math.log(GAMMA)
 ZERO_BUCKET = -40000
 DEFAULT_FRACTIONS = (0.5, 0.95, 0.99)
 _MICROS = 10**COST_PLACES
+# Averages sum latencies as integer microseconds (exact in any order, so a figure never depends on which
+# rows came from rollups), each counted as at most this: 11.6 days, beyond any real call, and low enough
+# that 9 million of them still fit in a 64-bit sum.
+MAX_SUMMED_MS = 1e9
 _COST_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 # Taken by every refresh transaction on PostgreSQL (an arbitrary constant: "llmroll" in ASCII).
 _PG_LOCK_KEY = 0x6C6C6D726F6C6C
@@ -88,9 +92,9 @@ _SUMMED_COLUMNS = (
     "cost_micros",
     "priced_calls",
     "unpriced_calls",
-    "latency_sum_ms",
+    "latency_sum_us",
     "ttft_calls",
-    "ttft_sum_ms",
+    "ttft_sum_us",
 )
 
 
@@ -146,6 +150,12 @@ def _cost_micros_sql(vendor: str, column: str) -> str:
         return f"CAST({column} * {_MICROS} AS BIGINT)"
     # SQLite keeps the 6-place decimal as a double; rounding its millionths gives the exact integer back.
     return f"CAST(round({column} * {_MICROS}) AS INTEGER)"
+
+
+def _micros_sql(column: str) -> str:
+    """A latency column (ms) as integer microseconds, capped at MAX_SUMMED_MS (NULL stays NULL): what averages sum."""
+    capped = f"CASE WHEN {column} > {MAX_SUMMED_MS!r} THEN {MAX_SUMMED_MS!r} ELSE {column} END"
+    return f"CAST(round({capped} * 1000) AS BIGINT)"
 
 
 def _json_object_agg(vendor: str, key: str, value: str) -> str:
@@ -402,19 +412,20 @@ def _insert_rollups(connection, runs: list[tuple[datetime, datetime]]) -> int:
                    SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
                    SUM(cached_prompt_tokens) AS cached_prompt_tokens, COALESCE(SUM(cost_micros), 0) AS cost_micros,
                    COUNT(cost_micros) AS priced_calls, COUNT(*) - COUNT(cost_micros) AS unpriced_calls,
-                   SUM(latency_ms) AS latency_sum_ms, MIN(latency_ms) AS latency_min_ms,
-                   MAX(latency_ms) AS latency_max_ms, COUNT(ttft) AS ttft_calls, COALESCE(SUM(ttft), 0) AS ttft_sum_ms
+                   SUM({_micros_sql("latency_ms")}) AS latency_sum_us, MIN(latency_ms) AS latency_min_ms,
+                   MAX(latency_ms) AS latency_max_ms, COUNT(ttft) AS ttft_calls,
+                   COALESCE(SUM({_micros_sql("ttft")}), 0) AS ttft_sum_us
             FROM calls GROUP BY {keys}
         ),
         latency AS ({histogram("latency_ms")}),
         ttft AS ({histogram("ttft")})
         INSERT INTO {HourlyRollup._meta.db_table} ({keys}, calls, prompt_tokens, completion_tokens, total_tokens,
-            cached_prompt_tokens, cost_micros, priced_calls, unpriced_calls, latency_sum_ms, latency_min_ms,
-            latency_max_ms, latency_histogram, ttft_calls, ttft_sum_ms, ttft_histogram)
+            cached_prompt_tokens, cost_micros, priced_calls, unpriced_calls, latency_sum_us, latency_min_ms,
+            latency_max_ms, latency_histogram, ttft_calls, ttft_sum_us, ttft_histogram)
         SELECT s.hour, s.model_name, s.status, s.error_type, s.source, s.calls, s.prompt_tokens,
                s.completion_tokens, s.total_tokens, s.cached_prompt_tokens, s.cost_micros, s.priced_calls,
-               s.unpriced_calls, s.latency_sum_ms, s.latency_min_ms, s.latency_max_ms, l.histogram, s.ttft_calls,
-               s.ttft_sum_ms, COALESCE(t.histogram, '{{}}')
+               s.unpriced_calls, s.latency_sum_us, s.latency_min_ms, s.latency_max_ms, l.histogram, s.ttft_calls,
+               s.ttft_sum_us, COALESCE(t.histogram, '{{}}')
         FROM sums s JOIN latency l ON {same.format(t="l")} LEFT JOIN ttft t ON {same.format(t="t")}
         RETURNING calls
     """
@@ -582,11 +593,11 @@ class Figures:
     cost_micros: int = 0
     priced_calls: int = 0
     unpriced_calls: int = 0
-    latency_sum_ms: float = 0.0
+    latency_sum_us: int = 0
     latency_min_ms: float | None = None
     latency_max_ms: float | None = None
     ttft_calls: int = 0
-    ttft_sum_ms: float = 0.0
+    ttft_sum_us: int = 0
     latency_histogram: dict[int, int] = field(default_factory=dict)
     ttft_histogram: dict[int, int] = field(default_factory=dict)
 
@@ -600,9 +611,9 @@ class Figures:
         "cost_micros",
         "priced_calls",
         "unpriced_calls",
-        "latency_sum_ms",
+        "latency_sum_us",
         "ttft_calls",
-        "ttft_sum_ms",
+        "ttft_sum_us",
     )
 
     @property
@@ -612,11 +623,11 @@ class Figures:
 
     @property
     def avg_latency_ms(self) -> float | None:
-        return self.latency_sum_ms / self.calls if self.calls else None
+        return self.latency_sum_us / self.calls / 1000 if self.calls else None
 
     @property
     def avg_ttft_ms(self) -> float | None:
-        return self.ttft_sum_ms / self.ttft_calls if self.ttft_calls else None
+        return self.ttft_sum_us / self.ttft_calls / 1000 if self.ttft_calls else None
 
     def latency_percentile(self, fraction: float) -> float | None:
         """The latency percentile read from the histogram (`histogram_percentile`), kept within the
@@ -758,10 +769,7 @@ def rollup_figures(
 
 def _figures(sums, latency_min_ms, latency_max_ms) -> Figures:
     """Figures from sums in Figures._SUMMED order (PostgreSQL sums bigints as numeric: back to int)."""
-    values = {
-        name: (float(v or 0) if name.endswith("_ms") else int(v or 0))
-        for name, v in zip(Figures._SUMMED, sums, strict=True)
-    }
+    values = {name: int(v or 0) for name, v in zip(Figures._SUMMED, sums, strict=True)}
     return Figures(**values, latency_min_ms=latency_min_ms, latency_max_ms=latency_max_ms)
 
 
@@ -827,8 +835,9 @@ def raw_figures(
     sql = (
         f"SELECT {select}COUNT(*), SUM(CASE WHEN status = %s THEN 1 ELSE 0 END), SUM(prompt_tokens), "
         f"SUM(completion_tokens), SUM(total_tokens), SUM(cached_prompt_tokens), SUM({cost}), COUNT(cost_estimate), "
-        f"COUNT(*) - COUNT(cost_estimate), SUM(latency_ms), COUNT(time_to_first_token_ms), "
-        f"SUM(time_to_first_token_ms), MIN(latency_ms), MAX(latency_ms) FROM {_CALLS} WHERE {where} {grouped}"
+        f"COUNT(*) - COUNT(cost_estimate), SUM({_micros_sql('latency_ms')}), COUNT(time_to_first_token_ms), "
+        f"SUM({_micros_sql('time_to_first_token_ms')}), MIN(latency_ms), MAX(latency_ms) "
+        f"FROM {_CALLS} WHERE {where} {grouped}"
     )
     result: dict[Hashable, Figures] = {}
     with connection.cursor() as cursor:

@@ -119,11 +119,12 @@ def assert_window_matches(filters: LogFilters, calls: list[LLMRequestLog]) -> No
         assert getattr(figures, name) == sum(getattr(c, name) for c in chosen), name
     assert figures.cost == sum(priced, Decimal("0")).quantize(Decimal("0.000001"))
     assert (figures.priced_calls, figures.unpriced_calls) == (len(priced), len(chosen) - len(priced))
-    assert figures.latency_sum_ms == pytest.approx(math.fsum(latencies), rel=1e-12, abs=1e-9)
+    # Averages sum integer microseconds: exact in any order.
+    assert figures.latency_sum_us == sum(round(value * 1000) for value in latencies)
     assert figures.latency_min_ms == min(latencies, default=None)
     assert figures.latency_max_ms == max(latencies, default=None)
     assert figures.ttft_calls == len(ttfts)
-    assert figures.ttft_sum_ms == pytest.approx(math.fsum(ttfts), rel=1e-12, abs=1e-9)
+    assert figures.ttft_sum_us == sum(round(value * 1000) for value in ttfts)
     assert figures.latency_histogram == _histogram(latencies)
     assert figures.ttft_histogram == _histogram(ttfts)
 
