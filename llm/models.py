@@ -433,6 +433,39 @@ class HourlyFeedback(models.Model):
         return f"{self.count} {self.rating} on {self.model_name} at {self.hour:%Y-%m-%d %H}:00"
 
 
+class LatencyDigest(models.Model):
+    """The latency histogram of one UTC hour or day, per model and status, merged over error types and
+    sources, with "" standing for all models / all statuses, and the P95 read from it.
+
+    Written with the rollups of its hour or day (llm/analytics/rollups.py), so it is fresh exactly when they
+    are. Chart points read their P95 here instead of merging histograms, and exact percentiles find the
+    bucket of a rank from these few rows.
+    """
+
+    class Unit(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
+    unit = models.CharField(max_length=4, choices=Unit.choices)
+    start = models.DateTimeField()
+    model_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, blank=True)
+    calls = models.BigIntegerField()
+    latency_min_ms = models.FloatField()
+    latency_max_ms = models.FloatField()
+    latency_histogram = models.JSONField(default=dict)
+    p95_latency_ms = models.FloatField()
+
+    class Meta:
+        db_table = "llm_latency_digest"
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "start", "model_name", "status"], name="llm_latency_digest_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.unit} {self.start:%Y-%m-%d %H}:00 {self.model_name or 'all models'} ({self.calls} calls)"
+
+
 class RolledUpHour(models.Model):
     """A UTC hour the rollup tables hold (with or without calls), and when it was last rolled up."""
 

@@ -52,6 +52,7 @@ from llm.models import (
     HourlyFeedback,
     HourlyRollup,
     HourlyUserPresence,
+    LatencyDigest,
     LLMRequestLog,
     RolledUpHour,
     UserFeedback,
@@ -65,6 +66,8 @@ _LN_GAMMA = math.log(GAMMA)
 # Below the bucket of the smallest positive double (about -37,600), so bucket order is value order.
 ZERO_BUCKET = -40000
 DEFAULT_FRACTIONS = (0.5, 0.95, 0.99)
+# A latency digest's model_name / status when it covers all models / all statuses.
+ALL = ""
 _MICROS = 10**COST_PLACES
 # Averages sum latencies as integer microseconds (exact in any order, so a figure never depends on which
 # rows came from rollups), each counted as at most this: 11.6 days, beyond any real call, and low enough
@@ -327,6 +330,7 @@ def _roll_up_day(*, day: date, hours: list[datetime], forced: bool, using: str) 
             result.calls = _insert_rollups(connection, runs)
             _insert_feedback(connection, runs)
             _insert_daily_rollups(connection, day)
+            _insert_digests(connection, day, todo)
             _insert_presence(connection, runs, day)
             # Only the marks this transaction's snapshot sees: a later write's mark outlives it.
             ChangedHour.objects.using(using).filter(hour__in=todo).delete()
@@ -491,6 +495,60 @@ def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: dat
             f"SELECT DISTINCT %s, model_name, status, user_id FROM {hourly} WHERE hour >= %s AND hour < %s",
             [connection.ops.adapt_datefield_value(day), adapt(start), adapt(start + DAY)],
         )
+
+
+class _Digest:
+    """A latency histogram being merged, with its call count, min and max."""
+
+    __slots__ = ("calls", "low", "high", "histogram")
+
+    def __init__(self):
+        self.calls, self.low, self.high, self.histogram = 0, math.inf, -math.inf, {}
+
+    def add(self, calls: int, low: float, high: float, histogram: dict) -> None:
+        self.calls += calls
+        self.low, self.high = min(self.low, low), max(self.high, high)
+        merged = self.histogram
+        for bucket, count in histogram.items():
+            merged[bucket] = merged.get(bucket, 0) + count
+
+    def row(self, unit: str, start: datetime, model: str, status: str) -> LatencyDigest:
+        figures = Figures(latency_min_ms=self.low, latency_max_ms=self.high, latency_histogram=self.histogram)
+        return LatencyDigest(
+            unit=unit,
+            start=start,
+            model_name=model,
+            status=status,
+            calls=self.calls,
+            latency_min_ms=self.low,
+            latency_max_ms=self.high,
+            latency_histogram=self.histogram,
+            p95_latency_ms=figures.latency_percentile(0.95),
+        )
+
+
+def _insert_digests(connection, day: date, hours: list[datetime]) -> None:
+    """The latency digests of the rolled-up hours and of their day, merged in Python from the day's hourly rows:
+    per model and status, per model, per status and overall (ALL standing for all models / statuses)."""
+    using = connection.alias
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    todo = set(hours)
+    rows = HourlyRollup.objects.using(using).filter(hour__gte=start, hour__lt=start + DAY)
+    per_group: dict[tuple, _Digest] = {}
+    for hour, model, status, calls, low, high, histogram in rows.values_list(
+        "hour", "model_name", "status", "calls", "latency_min_ms", "latency_max_ms", "latency_histogram"
+    ).iterator(chunk_size=2000):
+        histogram = {int(bucket): int(count) for bucket, count in histogram.items()}
+        hour = _utc(hour)
+        periods = [(LatencyDigest.Unit.DAY, start)] + ([(LatencyDigest.Unit.HOUR, hour)] if hour in todo else [])
+        for unit, period in periods:
+            for key in ((model, status), (model, ALL), (ALL, status), (ALL, ALL)):
+                per_group.setdefault((unit, period, *key), _Digest()).add(calls, low, high, histogram)
+    digests = LatencyDigest.objects.using(using)
+    digests.filter(
+        Q(unit=LatencyDigest.Unit.DAY, start=start) | Q(unit=LatencyDigest.Unit.HOUR, start__in=hours)
+    ).delete()
+    digests.bulk_create([digest.row(*key) for key, digest in per_group.items()], batch_size=500)
 
 
 def _insert_feedback(connection, runs: list[tuple[datetime, datetime]]) -> None:
@@ -733,7 +791,7 @@ def rollup_figures(
     filters: LogFilters,
     split: WindowSplit,
     group_by: tuple[str, ...] = (),
-    histograms: bool = True,
+    histograms: bool | tuple[str, ...] = True,
     using: str | None = None,
 ) -> dict[Hashable, Figures]:
     """The figures of the split's fresh hours, from the rollups, per value of `group_by` (names of GROUPS;
@@ -761,10 +819,17 @@ def rollup_figures(
             width = len(group_by)
             if row[width]:  # (no GROUP BY over no rows gives one row of nulls)
                 result[_group_key(row[:width], group_by)] = _figures(row[width : width + 12], row[-2], row[-1])
-    if histograms and result:
-        for (key, kind), histogram in _rollup_histograms(filters, split, group_by, ("latency", "ttft"), using).items():
+    if _kinds(histograms) and result:
+        for (key, kind), histogram in _rollup_histograms(filters, split, group_by, _kinds(histograms), using).items():
             setattr(result[key], f"{kind}_histogram", histogram)
     return result
+
+
+def _kinds(histograms: bool | tuple[str, ...]) -> tuple[str, ...]:
+    """The histograms asked for: True for both ("latency", "ttft"), False for none, or a tuple of kinds."""
+    if histograms is True:
+        return ("latency", "ttft")
+    return tuple(histograms or ())
 
 
 def _figures(sums, latency_min_ms, latency_max_ms) -> Figures:
@@ -813,7 +878,7 @@ def raw_figures(
     filters: LogFilters,
     split: WindowSplit,
     group_by: tuple[str, ...] = (),
-    histograms: bool = True,
+    histograms: bool | tuple[str, ...] = True,
     using: str | None = None,
 ) -> dict[Hashable, Figures]:
     """The same figures as `rollup_figures`, computed from the raw rows of the split's raw part.
@@ -847,8 +912,8 @@ def raw_figures(
                 continue  # no GROUP BY and no rows: one row of nulls
             figures = _figures(row[len(group_by) : len(group_by) + 12], row[-2], row[-1])
             result[_group_key(row[: len(group_by)], group_by)] = figures
-    if histograms and result:
-        for (key, kind), histogram in _raw_histograms(calls, group_by, ("latency", "ttft")).items():
+    if _kinds(histograms) and result:
+        for (key, kind), histogram in _raw_histograms(calls, group_by, _kinds(histograms)).items():
             setattr(result[key], f"{kind}_histogram", histogram)
     return result
 
@@ -880,7 +945,7 @@ def window_figures(
     *,
     filters: LogFilters,
     group_by: tuple[str, ...] = (),
-    histograms: bool = True,
+    histograms: bool | tuple[str, ...] = True,
     split: WindowSplit | None = None,
     using: str | None = None,
 ) -> dict[Hashable, Figures]:
@@ -1078,10 +1143,18 @@ def exact_latency_percentiles(
 
 
 def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using: str) -> dict[str, dict[int, int]]:
-    """{model_name: latency histogram of the window}: rollups for the fresh hours plus raw rows. Two queries."""
+    """{model_name: latency histogram of the window}: latency digests (or, under an error type filter, the
+    rollup rows) for the fresh hours plus raw rows. Two queries."""
     found: dict[str, dict[int, int]] = {}
     parts = []
-    if split.rollup:
+    if split.rollup and filters.error_type is None:
+        days, hours = _whole_days(split.rollup_hours)
+        digests = _digests(filters, days=days, hours=hours, by_model=True, using=using)
+        for model, histogram in digests.values_list("model_name", "latency_histogram"):
+            merged = found.setdefault(model, {})
+            for bucket, count in histogram.items():
+                merged[int(bucket)] = merged.get(int(bucket), 0) + count
+    elif split.rollup:
         parts.append(_rollup_histograms(filters, split, ("model_name",), ("latency",), using))
     if split.raw:
         parts.append(
@@ -1090,6 +1163,64 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     for part in parts:
         for (model, _), histogram in part.items():
             found[model] = _merge_histograms(found.get(model, {}), histogram)
+    return found
+
+
+def _digests(filters: LogFilters, *, days: list[date], hours: list[datetime], by_model: bool, using: str) -> QuerySet:
+    """The latency digests of whole `days` and of `hours`, for the filters' status and model: one row per period,
+    or per period and model with `by_model`. (Digests hold no error type: not for an error type filter.)"""
+    periods = Q(pk__in=[])
+    if days:
+        periods |= Q(unit=LatencyDigest.Unit.DAY, start__in=[_day_start(day) for day in days])
+    if hours:
+        periods |= Q(unit=LatencyDigest.Unit.HOUR) & _in_ranges("start", _runs(hours))
+    digests = LatencyDigest.objects.using(using).filter(periods, status=filters.status or ALL).order_by()
+    if filters.model is not None:
+        return digests.filter(model_name=filters.model)
+    return digests.exclude(model_name=ALL) if by_model else digests.filter(model_name=ALL)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def bucket_latency_p95(
+    *,
+    filters: LogFilters,
+    unit: str,
+    by_model: bool = False,
+    split: WindowSplit | None = None,
+    using: str | None = None,
+) -> dict[Hashable, float | None]:
+    """The P95 latency of each UTC hour or day (`unit`) of the window that has calls, read from histograms
+    (within RELATIVE_ERROR, see `Figures.latency_percentile`): {period start: ms}, or {(period start, model): ms}.
+
+    A period the rollups hold whole and fresh reads its precomputed digest (one row); the others (the
+    window's edges, stale hours, an error type filter) merge their histograms from rollups and raw rows.
+    """
+    using = using or router.db_for_read(LatencyDigest)
+    split = split or split_window(filters=filters, using=using)
+    fresh = split.rollup_hours
+    days, hours, covered = [], [], set()
+    if filters.error_type is None and unit == "hour":
+        hours, covered = fresh, set(fresh)
+    elif filters.error_type is None:
+        days = _whole_days(fresh)[0]
+        covered = {hour for hour in fresh if hour.date() in set(days)}
+    found: dict[Hashable, float | None] = {}
+    if days or hours:
+        digests = _digests(filters, days=days, hours=hours, by_model=by_model, using=using)
+        for start, model, p95 in digests.values_list("start", "model_name", "p95_latency_ms"):
+            found[(_utc(start), model) if by_model else _utc(start)] = p95
+    rest = WindowSplit(rollup=tuple(_runs(set(fresh) - covered)), raw=split.raw)
+    if rest.rollup or rest.raw:
+        group = (unit, "model_name") if by_model else (unit,)
+        for key, figures in window_figures(
+            filters=filters, split=rest, group_by=group, histograms=("latency",), using=using
+        ).items():
+            period = key[0] if by_model else key
+            period = _day_start(period) if unit == "day" else period
+            found[(period, key[1]) if by_model else period] = figures.latency_percentile(0.95)
     return found
 
 

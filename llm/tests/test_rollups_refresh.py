@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -22,12 +23,13 @@ from llm.models import (
     HourlyFeedback,
     HourlyRollup,
     HourlyUserPresence,
+    LatencyDigest,
     LLMRequestLog,
     RolledUpHour,
     UserFeedback,
 )
 from llm.tests.conftest import NOW
-from llm.tests.test_rollups import START, _call, assert_window_matches, make_calls
+from llm.tests.test_rollups import START, _call, _histogram, assert_window_matches, make_calls
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_change_marks")]
 
@@ -374,3 +376,33 @@ def test_it_counts_feedback_again_after_a_change(calls):
 
     assert not HourlyFeedback.objects.filter(hour=START + 3 * HOUR).exists()
     assert HourlyFeedback.objects.get(hour=START + 4 * HOUR).count == 1
+
+
+# --- Latency digests --------------------------------------------------------------------------
+
+
+def test_it_keeps_a_latency_digest_per_period_model_and_status(calls):
+    rollups.refresh_rollups(now=NOW)
+
+    rows = [c for c in LLMRequestLog.objects.all() if rollups._utc(c.timestamp) < NOW]
+    day = NOW.replace(hour=0) - timedelta(days=1)  # the tests' calls cover this whole day
+    for unit, start, length in (("hour", START + 3 * HOUR, HOUR), ("day", day, timedelta(days=1))):
+        in_period = [c for c in rows if start <= rollups._utc(c.timestamp) < start + length]
+        first = in_period[0]
+        for model, status in ((first.model_name, first.status), (first.model_name, ""), ("", first.status), ("", "")):
+            chosen = [c for c in in_period if model in ("", c.model_name) and status in ("", c.status)]
+            digest = LatencyDigest.objects.get(unit=unit, start=start, model_name=model, status=status)
+            latencies = [c.latency_ms for c in chosen]
+            assert digest.calls == len(chosen)
+            assert (digest.latency_min_ms, digest.latency_max_ms) == (min(latencies), max(latencies))
+            assert {int(b): n for b, n in digest.latency_histogram.items()} == _histogram(latencies)
+            exact = float(np.percentile(latencies, 95))
+            assert digest.p95_latency_ms == pytest.approx(exact, rel=rollups.RELATIVE_ERROR)
+    # Rolled up again after a change: the hour's and the day's digests follow.
+    LLMRequestLog.objects.filter(timestamp__gte=day, timestamp__lt=day + HOUR).delete()
+    rollups.refresh_rollups(now=NOW)
+    assert not LatencyDigest.objects.filter(unit="hour", start=day).exists()
+    remaining = sum(
+        rollups._utc(c.timestamp) >= day + HOUR and rollups._utc(c.timestamp) < day + timedelta(days=1) for c in rows
+    )
+    assert LatencyDigest.objects.get(unit="day", start=day, model_name="", status="").calls == remaining
