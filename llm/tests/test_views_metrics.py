@@ -404,3 +404,35 @@ def test_it_ends_the_buckets_at_an_inclusive_end_one_microsecond_before_midnight
     assert (len(hours), hours[-1]["period"]) == (5 * 24, "2024-06-14T23:00:00Z")
     overview = alice_client.get(f"/api/metrics/overview/?{query}").json()
     assert (overview["total_calls"], overview["end_date"]) == (1, "2024-06-14T23:59:59.999999Z")
+
+
+@pytest.mark.usefixtures("clean_change_marks")
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw", "rollups"])
+def test_it_buckets_in_utc_across_a_daylight_saving_change(alice_client, make_log, settings, rolled_up):
+    """Europe moved its clocks forward at 01:00 UTC on 2026-03-29: UTC buckets have 24 hours every day."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    for hour in range(48):
+        make_log(
+            timestamp=datetime(2026, 3, 28, tzinfo=UTC) + timedelta(hours=hour, minutes=30),
+            prompt_tokens=hour,
+            completion_tokens=0,
+        )
+    if rolled_up:
+        refresh_rollups(now=datetime(2026, 3, 30, tzinfo=UTC))
+    window = "start_date=2026-03-28&end_date=2026-03-29"
+
+    hours = alice_client.get(f"/api/metrics/token-usage/?{window}&group_by=hour").json()["results"]
+    days = alice_client.get(f"/api/metrics/token-usage/?{window}&group_by=day").json()["results"]
+    daily = alice_client.get(f"/api/metrics/daily-stats/?{window}").json()["results"]
+
+    assert len(hours) == 48 and all(row["calls"] == 1 for row in hours)
+    assert [row["period"] for row in hours[24:27]] == [
+        "2026-03-29T00:00:00Z",
+        "2026-03-29T01:00:00Z",
+        "2026-03-29T02:00:00Z",
+    ]
+    assert [(row["period"], row["calls"], row["total_tokens"]) for row in days] == [
+        ("2026-03-28T00:00:00Z", 24, sum(range(24))),
+        ("2026-03-29T00:00:00Z", 24, sum(range(24, 48))),
+    ]
+    assert [(row["date"], row["calls"]) for row in daily] == [("2026-03-28", 24), ("2026-03-29", 24)]
