@@ -375,8 +375,9 @@ class HourlyUserPresence(models.Model):
     """
 
     hour = models.DateTimeField()
-    model_name = models.CharField(max_length=200)
-    status = models.CharField(max_length=10)
+    # NULL: all models / all statuses (rows written alongside the specific ones, for unfiltered reads).
+    model_name = models.CharField(max_length=200, null=True)  # noqa: DJ001 (NULL is "all", not "no value")
+    status = models.CharField(max_length=10, null=True)  # noqa: DJ001
     user_id = models.CharField(max_length=255)
 
     class Meta:
@@ -397,8 +398,9 @@ class DailyUserPresence(models.Model):
     """
 
     day = models.DateField()
-    model_name = models.CharField(max_length=200)
-    status = models.CharField(max_length=10)
+    # NULL: all models / all statuses (rows written alongside the specific ones, for unfiltered reads).
+    model_name = models.CharField(max_length=200, null=True)  # noqa: DJ001 (NULL is "all", not "no value")
+    status = models.CharField(max_length=10, null=True)  # noqa: DJ001
     user_id = models.CharField(max_length=255)
 
     class Meta:
@@ -435,7 +437,8 @@ class HourlyFeedback(models.Model):
 
 class LatencyDigest(models.Model):
     """The latency histogram of one UTC hour or day, per model and status, merged over error types and
-    sources, with "" standing for all models / all statuses, and the P95 read from it.
+    sources, with NULL standing for all models / all statuses (no model name can collide with it), and the P95
+    read from it.
 
     Written with the rollups of its hour or day (llm/analytics/rollups.py), so it is fresh exactly when they
     are. Chart points read their P95 here instead of merging histograms, and exact percentiles find the
@@ -448,8 +451,8 @@ class LatencyDigest(models.Model):
 
     unit = models.CharField(max_length=4, choices=Unit.choices)
     start = models.DateTimeField()
-    model_name = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=10, blank=True)
+    model_name = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL is "all")
+    status = models.CharField(max_length=10, null=True, blank=True)  # noqa: DJ001
     calls = models.BigIntegerField()
     latency_min_ms = models.FloatField()
     latency_max_ms = models.FloatField()

@@ -66,8 +66,8 @@ _LN_GAMMA = math.log(GAMMA)
 # Below the bucket of the smallest positive double (about -37,600), so bucket order is value order.
 ZERO_BUCKET = -40000
 DEFAULT_FRACTIONS = (0.5, 0.95, 0.99)
-# A latency digest's model_name / status when it covers all models / all statuses.
-ALL = ""
+# A latency digest's or presence row's model_name / status when it covers all models / all statuses (NULL).
+ALL = None
 _MICROS = 10**COST_PLACES
 # Averages sum latencies as integer microseconds (exact in any order, so a figure never depends on which
 # rows came from rollups), each counted as at most this: 11.6 days, beyond any real call, and low enough
@@ -488,6 +488,17 @@ def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: dat
             f"SELECT DISTINCT {_hour_sql(vendor, _TIMESTAMP)}, model_name, status, user_id "
             f"FROM {_CALLS} WHERE {ranges} AND user_id <> ''",
             params,
+        )
+        # The same users again with NULL (ALL) for the model, the status or both: what an unfiltered or
+        # single-filter read counts, in a fraction of the rows.
+        in_runs, run_params = _time_ranges_sql(connection, runs, "hour")
+        specific = f"FROM {hourly} WHERE {in_runs} AND model_name IS NOT NULL AND status IS NOT NULL"
+        cursor.execute(
+            f"INSERT INTO {hourly} (hour, model_name, status, user_id) "
+            f"SELECT DISTINCT hour, model_name, NULL, user_id {specific} UNION ALL "
+            f"SELECT DISTINCT hour, NULL, status, user_id {specific} UNION ALL "
+            f"SELECT DISTINCT hour, NULL, NULL, user_id {specific}",
+            run_params * 3,
         )
         cursor.execute(f"DELETE FROM {daily} WHERE day = %s", [connection.ops.adapt_datefield_value(day)])
         cursor.execute(
@@ -995,17 +1006,13 @@ def unique_users(
         if by_day:
             raw = raw.annotate(day=RawSQL(_day_sql(vendor, _TIMESTAMP), ()))
         parts.append(raw.values_list(*names))
-    wanted = {
-        column: getattr(filters, name)
-        for name, column in (("model", "model_name"), ("status", "status"))
-        if getattr(filters, name) is not None
-    }
     if days:
-        parts.append(DailyUserPresence.objects.using(using).filter(day__in=days, **wanted).values_list(*names))
+        daily = DailyUserPresence.objects.using(using).filter(day__in=days)
+        parts.append(_presence(daily, filters, by_model=by_model).values_list(*names))
     if other_hours:
         in_hours = _in_ranges("hour", _runs(other_hours))
-        hourly = _with_day(HourlyUserPresence.objects.using(using), names)
-        parts.append(hourly.filter(in_hours, **wanted).values_list(*names))
+        hourly = _with_day(HourlyUserPresence.objects.using(using), names).filter(in_hours)
+        parts.append(_presence(hourly, filters, by_model=by_model).values_list(*names))
     nobody = {None: 0} if group is None else {}
     if not parts:
         return nobody
@@ -1027,6 +1034,15 @@ def unique_users(
         return {None: rows[0][0]}
     convert = _day if by_day else _identity
     return {convert(key): count for key, count in rows}
+
+
+def _presence(rows: QuerySet, filters: LogFilters, *, by_model: bool) -> QuerySet:
+    """Presence rows for the filters' model and status: the ALL (NULL) rows where a filter is absent, the
+    per-model rows when counting by model."""
+    rows = rows.filter(status=filters.status if filters.status is not None else ALL)
+    if filters.model is not None:
+        return rows.filter(model_name=filters.model)
+    return rows.exclude(model_name=ALL) if by_model else rows.filter(model_name=ALL)
 
 
 def feedback_counts(

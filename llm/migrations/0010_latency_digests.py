@@ -4,7 +4,8 @@ from django.db import migrations, models
 
 
 def forget_rollups(apps, schema_editor):
-    """Rolled-up hours have no digests yet: read them from raw rows until `refresh_rollups` rolls them up again."""
+    """Rolled-up hours have no digests nor all-model presence yet: read them from raw rows until `refresh_rollups`
+    rolls them up again."""
     apps.get_model("llm", "RolledUpHour").objects.using(schema_editor.connection.alias).all().delete()
 
 
@@ -15,14 +16,27 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(forget_rollups, migrations.RunPython.noop),
+        # NULL model / status: presence over all models / statuses, written beside the specific rows.
+        migrations.AlterField(
+            model_name="dailyuserpresence", name="model_name", field=models.CharField(max_length=200, null=True)
+        ),
+        migrations.AlterField(
+            model_name="dailyuserpresence", name="status", field=models.CharField(max_length=10, null=True)
+        ),
+        migrations.AlterField(
+            model_name="hourlyuserpresence", name="model_name", field=models.CharField(max_length=200, null=True)
+        ),
+        migrations.AlterField(
+            model_name="hourlyuserpresence", name="status", field=models.CharField(max_length=10, null=True)
+        ),
         migrations.CreateModel(
             name="LatencyDigest",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("unit", models.CharField(choices=[("hour", "Hour"), ("day", "Day")], max_length=4)),
                 ("start", models.DateTimeField()),
-                ("model_name", models.CharField(blank=True, max_length=200)),
-                ("status", models.CharField(blank=True, max_length=10)),
+                ("model_name", models.CharField(blank=True, max_length=200, null=True)),
+                ("status", models.CharField(blank=True, max_length=10, null=True)),
                 ("calls", models.BigIntegerField()),
                 ("latency_min_ms", models.FloatField()),
                 ("latency_max_ms", models.FloatField()),

@@ -1,7 +1,6 @@
 """Rollups: every figure read through them equals an independent recomputation from the rows the test made
 (Decimal sums, numpy percentiles, Python sets), with the rollups absent, half-built, fresh and stale."""
 
-import math
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal

@@ -389,8 +389,13 @@ def test_it_keeps_a_latency_digest_per_period_model_and_status(calls):
     for unit, start, length in (("hour", START + 3 * HOUR, HOUR), ("day", day, timedelta(days=1))):
         in_period = [c for c in rows if start <= rollups._utc(c.timestamp) < start + length]
         first = in_period[0]
-        for model, status in ((first.model_name, first.status), (first.model_name, ""), ("", first.status), ("", "")):
-            chosen = [c for c in in_period if model in ("", c.model_name) and status in ("", c.status)]
+        for model, status in (
+            (first.model_name, first.status),
+            (first.model_name, None),
+            (None, first.status),
+            (None, None),
+        ):
+            chosen = [c for c in in_period if model in (None, c.model_name) and status in (None, c.status)]
             digest = LatencyDigest.objects.get(unit=unit, start=start, model_name=model, status=status)
             latencies = [c.latency_ms for c in chosen]
             assert digest.calls == len(chosen)
@@ -405,4 +410,18 @@ def test_it_keeps_a_latency_digest_per_period_model_and_status(calls):
     remaining = sum(
         rollups._utc(c.timestamp) >= day + HOUR and rollups._utc(c.timestamp) < day + timedelta(days=1) for c in rows
     )
-    assert LatencyDigest.objects.get(unit="day", start=day, model_name="", status="").calls == remaining
+    assert LatencyDigest.objects.get(unit="day", start=day, model_name=None, status=None).calls == remaining
+
+
+def test_it_keeps_a_blank_model_apart_from_all_models():
+    """A call stored with a blank model name (by hand: the write path names it "unknown") is a model of its own."""
+    LLMRequestLog.objects.bulk_create([_call(random.Random(1), START, model_name=""), _call(random.Random(2), START)])
+
+    rollups.refresh_rollups(now=NOW)
+
+    assert LatencyDigest.objects.get(unit="hour", start=START, model_name="", status=None).calls == 1
+    assert LatencyDigest.objects.get(unit="hour", start=START, model_name=None, status=None).calls == 2
+    filters = LogFilters(start=START, end=START + HOUR, end_inclusive=False)
+    assert rollups.split_window(filters=filters).rollup == ((START, START + HOUR),)
+    users = {c.user_id for c in LLMRequestLog.objects.all() if c.user_id}
+    assert rollups.unique_users(filters=filters) == {None: len(users)}
