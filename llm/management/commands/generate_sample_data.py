@@ -1,4 +1,5 @@
 import secrets
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -7,7 +8,9 @@ from llm.calls.storage import delete_logs
 from llm.models import LLMRequestLog, Source
 from llm.sources.sample import store_sample_calls
 
-BATCH = 5000
+BATCH = 10_000
+# Seconds between progress lines: at 10M calls one line a batch would be a thousand lines.
+PROGRESS_EVERY = 2.0
 # Ten times the largest benchmark dataset; a typo'd count would otherwise insert until the disk is full.
 MAX_COUNT = 10_000_000
 
@@ -58,7 +61,7 @@ class Command(BaseCommand):
             end=end,
             text_chars=text_chars,
             batch_size=BATCH,
-            progress=lambda done: self.stdout.write(f"  {done}/{count} calls"),
+            progress=self._progress_printer(count),
         )
         if result.skipped:
             self.stdout.write(
@@ -70,3 +73,20 @@ class Command(BaseCommand):
                 f"Created {result.created} sample calls and {result.feedback} feedback entries over {days} days."
             )
         )
+
+    def _progress_printer(self, total: int):
+        """A progress callback printing "  done/total calls  rate calls/s" every PROGRESS_EVERY seconds and
+        at the end; the rate is the average since the start."""
+        started = last = time.monotonic()
+
+        def progress(done: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY and done < total:
+                return
+            last = now
+            rate = done / max(now - started, 1e-6)
+            self.stdout.write(f"  {done:,}/{total:,} calls  {rate:,.0f} calls/s")
+            self.stdout.flush()  # shown at once when stdout is a file or a pipe (a log of a long run)
+
+        return progress
