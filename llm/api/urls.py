@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from llm.api import urls_people, urls_traces
 from llm.api.views import alerts as alert_views
 from llm.api.views import export, feedback, logs, metrics
 from llm.api.views.ingest import IngestView
@@ -38,3 +39,4 @@ urlpatterns = [
     path("otel/v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
     path("llm/prompt/", PromptView.as_view(), name="llm-prompt"),
 ]
+urlpatterns += urls_traces.urlpatterns + urls_people.urlpatterns

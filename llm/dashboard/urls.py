@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from llm.dashboard import pages
+from llm.dashboard import pages, urls_people, urls_traces
 
 urlpatterns = [
     path("", pages.overview, name="overview"),
@@ -15,3 +15,4 @@ urlpatterns = [
     path("login/", pages.LoginView.as_view(), name="login"),
     path("logout/", pages.LogoutView.as_view(), name="logout"),
 ]
+urlpatterns += urls_traces.urlpatterns + urls_people.urlpatterns

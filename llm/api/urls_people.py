@@ -1,0 +1,3 @@
+"""Session and end-user endpoints (/api/sessions/..., /api/users/...), added to llm.api.urls."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Trace endpoints (/api/traces/...), added to llm.api.urls."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Session and end-user pages (/sessions/..., /users/...), added to llm.dashboard.urls."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Trace pages (/traces/...), added to llm.dashboard.urls."""
+
+urlpatterns = []
