@@ -250,11 +250,15 @@ def latency(*, filters: LogFilters) -> dict:
     buckets, which rank the raw rows. Buckets with no calls carry null latencies (0 would be false).
     """
     split = split_window(filters=filters)
-    per_model = window_figures(filters=filters, split=split, group_by=("model_name",), histograms=False)
+    per_status = window_figures(filters=filters, split=split, group_by=("model_name", "status"), histograms=False)
+    per_model: dict[str, Figures] = {}
+    for (model, _), figures in per_status.items():
+        per_model[model] = per_model[model].add(figures) if model in per_model else figures
     percentiles = exact_latency_percentiles(filters=filters, split=split, by_model=True) if per_model else {}
     results = []
     for model in sorted(per_model):
         figures, found = per_model[model], percentiles.get(model, {})
+        succeeded = per_status.get((model, LLMRequestLog.Status.SUCCESS))
         results.append(
             {
                 "model": model,
@@ -266,6 +270,7 @@ def latency(*, filters: LogFilters) -> dict:
                 "min_latency_ms": _ms(figures.latency_min_ms),
                 "max_latency_ms": _ms(figures.latency_max_ms),
                 "avg_time_to_first_token_ms": _ms(figures.avg_ttft_ms),
+                **_generation_speed(succeeded),
             }
         )
     body = {"results": results}
@@ -277,6 +282,19 @@ def latency(*, filters: LogFilters) -> dict:
         else:
             body["timeseries"] = _latency_series(filters, models, split)
     return body
+
+
+def _generation_speed(succeeded: Figures | None) -> dict:
+    """Output speed over a model's successful calls: their output tokens over their total latency, as
+    milliseconds per output token and output tokens per second (null without output tokens). A ratio of
+    sums, so a long answer weighs by its length rather than counting as much as a one-token reply."""
+    tokens = succeeded.completion_tokens if succeeded else 0
+    if not tokens or not succeeded.latency_sum_us:
+        return {"time_per_output_token_ms": None, "output_tokens_per_second": None}
+    return {
+        "time_per_output_token_ms": _ms(succeeded.latency_sum_us / 1000 / tokens),
+        "output_tokens_per_second": round(tokens * 1_000_000 / succeeded.latency_sum_us, 2),
+    }
 
 
 def _latency_series(filters: LogFilters, models: list[str], split: WindowSplit) -> list[dict]:

@@ -30,6 +30,9 @@ def test_it_filters_by_model_in_the_url_and_downloads_what_is_shown(dash, alice,
     page = dash.goto("/analytics/")
     rows = table(page)
     assert [tuple(r[:3]) for r in rows] == [("openai/gpt-oss-20b", "12", "75%"), ("unpriced/model-x", "4", "25%")]
+    # Output speed: 12 calls × 50 output tokens over 12 × 205.5 ms of latency.
+    seconds = sum(200.0 + i for i in range(12)) / 1000
+    assert rows[0][10:12] == [f"{round(600 / seconds)}", f"{round(seconds * 1000 / 600, 2)} ms"]
     charts = ("calls", "tokens", "cost", "latency")
     assert all(int(page.get_attribute(f"#chart-{c}", "data-points")) > 0 for c in charts)
 

@@ -436,3 +436,16 @@ def test_it_buckets_in_utc_across_a_daylight_saving_change(alice_client, make_lo
         ("2026-03-29T00:00:00Z", 24, sum(range(24, 48))),
     ]
     assert [(row["date"], row["calls"]) for row in daily] == [("2026-03-28", 24), ("2026-03-29", 24)]
+
+
+def test_it_reports_output_speed_per_model_from_successful_calls(alice_client, calls):
+    results = {r["model"]: r for r in alice_client.get("/api/metrics/latency/").json()["results"]}
+
+    for model in ("m-a", "m-b"):
+        succeeded = [c for c in calls if c.model_name == model and c.status == "success"]
+        tokens = sum(c.completion_tokens for c in succeeded)
+        seconds = sum(c.latency_ms for c in succeeded) / 1000
+        assert results[model]["output_tokens_per_second"] == pytest.approx(round(tokens / seconds, 2))
+        assert results[model]["time_per_output_token_ms"] == pytest.approx(seconds * 1000 / tokens, abs=0.001)
+    # m-c only failed: no output to time.
+    assert (results["m-c"]["output_tokens_per_second"], results["m-c"]["time_per_output_token_ms"]) == (None, None)

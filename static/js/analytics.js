@@ -30,6 +30,8 @@ const COLUMNS = [
   ["p95_latency_ms", "P95", fmt.ms],
   ["p99_latency_ms", "P99", fmt.ms],
   ["avg_time_to_first_token_ms", "TTFT", fmt.ms],
+  ["output_tokens_per_second", "Tokens/s", fmt.int],
+  ["time_per_output_token_ms", "ms/token", (v) => (v === null || v === undefined ? fmt.DASH : `${Number(Number(v).toFixed(2))} ms`)],
   ["error_rate", "Error rate", (v) => fmt.pct(v)],
 ];
 
@@ -89,7 +91,8 @@ function mergeModels(usage, latency) {
   const byModel = new Map(latency.results.map((r) => [r.model, r]));
   return usage.results.map((u) => {
     const l = byModel.get(u.model) || {};
-    return { ...u, p50_latency_ms: l.p50_latency_ms, p99_latency_ms: l.p99_latency_ms, avg_time_to_first_token_ms: l.avg_time_to_first_token_ms };
+    const { p50_latency_ms, p99_latency_ms, avg_time_to_first_token_ms, output_tokens_per_second, time_per_output_token_ms } = l;
+    return { ...u, p50_latency_ms, p99_latency_ms, avg_time_to_first_token_ms, output_tokens_per_second, time_per_output_token_ms };
   });
 }
 

@@ -70,6 +70,13 @@ class ModelLatencySerializer(serializers.Serializer):
     min_latency_ms = _latency()
     max_latency_ms = _latency()
     avg_time_to_first_token_ms = _latency("Milliseconds; null when no call of the model was streamed.")
+    time_per_output_token_ms = _latency(
+        "Total latency of the model's successful calls over their output tokens, in milliseconds per token; "
+        "null without output tokens."
+    )
+    output_tokens_per_second = serializers.FloatField(
+        allow_null=True, help_text="Output tokens of the successful calls per second of their latency; null without."
+    )
 
 
 def _percentile_method() -> serializers.ChoiceField:
