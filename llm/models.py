@@ -454,6 +454,7 @@ class LatencyDigest(models.Model):
     model_name = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL is "all")
     status = models.CharField(max_length=10, null=True, blank=True)  # noqa: DJ001
     calls = models.BigIntegerField()
+    latency_sum_us = models.BigIntegerField()
     latency_min_ms = models.FloatField()
     latency_max_ms = models.FloatField()
     latency_histogram = models.JSONField(default=dict)

@@ -26,7 +26,7 @@ from llm.analytics.rollups import (
     RELATIVE_ERROR,
     Figures,
     WindowSplit,
-    bucket_latency_p95,
+    bucket_latency,
     exact_latency_percentiles,
     feedback_counts,
     split_window,
@@ -307,24 +307,29 @@ def _latency_series(filters: LogFilters, models: list[str], split: WindowSplit) 
     starts = bucket_starts(start=start, last=last, group_by=group_by)
     unit = _time_unit(group_by)
     if group_by in ("hour", "day"):
-        found = window_figures(filters=filters, split=split, group_by=(unit, "model_name"), histograms=False)
-        found = _per_bucket(found, group_by)
-        p95 = bucket_latency_p95(filters=filters, unit=unit, by_model=True, split=split)
+        latencies = bucket_latency(filters=filters, unit=unit, by_model=True, split=split)
+        found = {key: (period.avg_latency_ms, period.p95_latency_ms) for key, period in latencies.items()}
     else:
         found = window_figures(filters=filters, split=split, group_by=(unit, "model_name"), histograms=("latency",))
-        found = _per_bucket(found, group_by)
-        p95 = {key: figures.latency_percentile(0.95) for key, figures in found.items()}
-    return [
-        {
-            "period": period,
-            "model": model,
-            "avg_latency_ms": _avg_ms(found.get((period, model))),
-            "p95_latency_ms": _ms(p95.get((period, model))),
-            **HISTOGRAM_PERCENTILE,
+        found = {
+            key: (figures.avg_latency_ms, figures.latency_percentile(0.95))
+            for key, figures in _per_bucket(found, group_by).items()
         }
-        for period in starts
-        for model in models
-    ]
+    points, nothing = [], (None, None)
+    for period in starts:
+        shown = _iso(period)  # once per bucket, not once per point: 720 hours × the models add up
+        for model in models:
+            avg, p95 = found.get((period, model), nothing)
+            points.append(
+                {"period": shown, "model": model, "avg_latency_ms": _ms(avg), "p95_latency_ms": _ms(p95)}
+                | HISTOGRAM_PERCENTILE
+            )
+    return points
+
+
+def _iso(moment: datetime) -> str:
+    """A UTC instant as the API writes it (DRF's encoder: ISO 8601 with Z)."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _minute_latency_series(filters: LogFilters, models: list[str]) -> list[dict]:
@@ -458,12 +463,12 @@ def daily_stats(*, filters: LogFilters) -> dict:
     split = split_window(filters=filters)
     found = window_figures(filters=filters, split=split, group_by=("day",), histograms=False)
     users = unique_users(filters=filters, split=split, by_day=True) if found else {}
-    p95s = bucket_latency_p95(filters=filters, unit="day", split=split) if found else {}
+    latencies = bucket_latency(filters=filters, unit="day", split=split) if found else {}
     results = []
     for day in starts:
         figures = found.get(day.date())
         calls, errors_ = (figures.calls, figures.errors) if figures else (0, 0)
-        p95 = p95s.get(day)
+        p95 = latencies[day].p95_latency_ms if day in latencies else None
         results.append(
             {
                 "date": day.date().isoformat(),

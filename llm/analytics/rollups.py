@@ -511,13 +511,14 @@ def _insert_presence(connection, runs: list[tuple[datetime, datetime]], day: dat
 class _Digest:
     """A latency histogram being merged, with its call count, min and max."""
 
-    __slots__ = ("calls", "low", "high", "histogram")
+    __slots__ = ("calls", "latency_sum_us", "low", "high", "histogram")
 
     def __init__(self):
-        self.calls, self.low, self.high, self.histogram = 0, math.inf, -math.inf, {}
+        self.calls, self.latency_sum_us, self.low, self.high, self.histogram = 0, 0, math.inf, -math.inf, {}
 
-    def add(self, calls: int, low: float, high: float, histogram: dict) -> None:
+    def add(self, calls: int, latency_sum_us: int, low: float, high: float, histogram: dict) -> None:
         self.calls += calls
+        self.latency_sum_us += latency_sum_us
         self.low, self.high = min(self.low, low), max(self.high, high)
         merged = self.histogram
         for bucket, count in histogram.items():
@@ -531,6 +532,7 @@ class _Digest:
             model_name=model,
             status=status,
             calls=self.calls,
+            latency_sum_us=self.latency_sum_us,
             latency_min_ms=self.low,
             latency_max_ms=self.high,
             latency_histogram=self.histogram,
@@ -546,15 +548,16 @@ def _insert_digests(connection, day: date, hours: list[datetime]) -> None:
     todo = set(hours)
     rows = HourlyRollup.objects.using(using).filter(hour__gte=start, hour__lt=start + DAY)
     per_group: dict[tuple, _Digest] = {}
-    for hour, model, status, calls, low, high, histogram in rows.values_list(
-        "hour", "model_name", "status", "calls", "latency_min_ms", "latency_max_ms", "latency_histogram"
+    columns = ("hour", "model_name", "status", "calls", "latency_sum_us", "latency_min_ms", "latency_max_ms")
+    for hour, model, status, calls, latency_sum, low, high, histogram in rows.values_list(
+        *columns, "latency_histogram"
     ).iterator(chunk_size=2000):
         histogram = {int(bucket): int(count) for bucket, count in histogram.items()}
         hour = _utc(hour)
         periods = [(LatencyDigest.Unit.DAY, start)] + ([(LatencyDigest.Unit.HOUR, hour)] if hour in todo else [])
         for unit, period in periods:
             for key in ((model, status), (model, ALL), (ALL, status), (ALL, ALL)):
-                per_group.setdefault((unit, period, *key), _Digest()).add(calls, low, high, histogram)
+                per_group.setdefault((unit, period, *key), _Digest()).add(calls, latency_sum, low, high, histogram)
     digests = LatencyDigest.objects.using(using)
     digests.filter(
         Q(unit=LatencyDigest.Unit.DAY, start=start) | Q(unit=LatencyDigest.Unit.HOUR, start__in=hours)
@@ -1166,10 +1169,9 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     if split.rollup and filters.error_type is None:
         days, hours = _whole_days(split.rollup_hours)
         digests = _digests(filters, days=days, hours=hours, by_model=True, using=using)
-        for model, histogram in digests.values_list("model_name", "latency_histogram"):
-            merged = found.setdefault(model, {})
-            for bucket, count in histogram.items():
-                merged[int(bucket)] = merged.get(int(bucket), 0) + count
+        pairs = digests.values_list("model_name", "latency_histogram")
+        for model, bucket, count in _summed_histograms(pairs, "model_name", "latency_histogram"):
+            found.setdefault(model, {})[int(bucket)] = int(count)
     elif split.rollup:
         parts.append(_rollup_histograms(filters, split, ("model_name",), ("latency",), using))
     if split.raw:
@@ -1180,6 +1182,24 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
         for (model, _), histogram in part.items():
             found[model] = _merge_histograms(found.get(model, {}), histogram)
     return found
+
+
+def _summed_histograms(rows: QuerySet, key: str, histogram: str) -> list[tuple]:
+    """(key, bucket, count) for a values_list queryset of the columns `key` and `histogram`, the histograms
+    summed by the database: thousands of (bucket, count) pairs never reach Python one by one."""
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    vendor = connections[rows.db].vendor
+    value = "CAST(h.value AS BIGINT)" if vendor == "postgresql" else "h.value"
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.{key}, h.key, SUM({value}) FROM ({sql}) AS r "
+            f"{_json_pairs(vendor, f'r.{histogram}')} GROUP BY r.{key}, h.key",
+            params,
+        )
+        return cursor.fetchall()
 
 
 def _digests(filters: LogFilters, *, days: list[date], hours: list[datetime], by_model: bool, using: str) -> QuerySet:
@@ -1200,19 +1220,29 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def bucket_latency_p95(
+@dataclass(frozen=True)
+class PeriodLatency:
+    """The latency of the calls of one hour or day: their count, average and P95 (read from the histogram)."""
+
+    calls: int
+    avg_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+def bucket_latency(
     *,
     filters: LogFilters,
     unit: str,
     by_model: bool = False,
     split: WindowSplit | None = None,
     using: str | None = None,
-) -> dict[Hashable, float | None]:
-    """The P95 latency of each UTC hour or day (`unit`) of the window that has calls, read from histograms
-    (within RELATIVE_ERROR, see `Figures.latency_percentile`): {period start: ms}, or {(period start, model): ms}.
+) -> dict[Hashable, PeriodLatency]:
+    """The latency of each UTC hour or day (`unit`) of the window that has calls: {period start: PeriodLatency},
+    or {(period start, model): PeriodLatency}. The P95 is read from histograms (within RELATIVE_ERROR, see
+    `Figures.latency_percentile`); counts and averages are exact.
 
-    A period the rollups hold whole and fresh reads its precomputed digest (one row); the others (the
-    window's edges, stale hours, an error type filter) merge their histograms from rollups and raw rows.
+    A period the rollups hold whole and fresh is one precomputed digest row; the others (the window's
+    edges, stale hours, an error type filter) merge their figures from rollups and raw rows.
     """
     using = using or router.db_for_read(LatencyDigest)
     split = split or split_window(filters=filters, using=using)
@@ -1223,11 +1253,13 @@ def bucket_latency_p95(
     elif filters.error_type is None:
         days = _whole_days(fresh)[0]
         covered = {hour for hour in fresh if hour.date() in set(days)}
-    found: dict[Hashable, float | None] = {}
+    found: dict[Hashable, PeriodLatency] = {}
     if days or hours:
         digests = _digests(filters, days=days, hours=hours, by_model=by_model, using=using)
-        for start, model, p95 in digests.values_list("start", "model_name", "p95_latency_ms"):
-            found[(_utc(start), model) if by_model else _utc(start)] = p95
+        columns = ("start", "model_name", "calls", "latency_sum_us", "p95_latency_ms")
+        for start, model, calls, latency_sum, p95 in digests.values_list(*columns):
+            key = (_utc(start), model) if by_model else _utc(start)
+            found[key] = PeriodLatency(calls=calls, avg_latency_ms=latency_sum / calls / 1000, p95_latency_ms=p95)
     rest = WindowSplit(rollup=tuple(_runs(set(fresh) - covered)), raw=split.raw)
     if rest.rollup or rest.raw:
         group = (unit, "model_name") if by_model else (unit,)
@@ -1236,7 +1268,11 @@ def bucket_latency_p95(
         ).items():
             period = key[0] if by_model else key
             period = _day_start(period) if unit == "day" else period
-            found[(period, key[1]) if by_model else period] = figures.latency_percentile(0.95)
+            found[(period, key[1]) if by_model else period] = PeriodLatency(
+                calls=figures.calls,
+                avg_latency_ms=figures.avg_latency_ms,
+                p95_latency_ms=figures.latency_percentile(0.95),
+            )
     return found
 
 

@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
                 ("model_name", models.CharField(blank=True, max_length=200, null=True)),
                 ("status", models.CharField(blank=True, max_length=10, null=True)),
                 ("calls", models.BigIntegerField()),
+                ("latency_sum_us", models.BigIntegerField()),
                 ("latency_min_ms", models.FloatField()),
                 ("latency_max_ms", models.FloatField()),
                 ("latency_histogram", models.JSONField(default=dict)),

@@ -27,7 +27,7 @@ ENDPOINTS = [
 QUERY_PINS = {
     "/api/metrics/overview/": (6, 8),
     "/api/metrics/token-usage/?start_date=2024-03-10&end_date=2024-03-15&group_by=hour": (2, 3),
-    "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (7, 12),
+    "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (6, 10),
     "/api/metrics/errors/": (3, 4),
     "/api/metrics/model-usage/": (4, 6),
     "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (5, 8),
