@@ -570,12 +570,18 @@ def _insert_feedback(connection, runs: list[tuple[datetime, datetime]]) -> None:
     ranges, params = _time_ranges_sql(connection, runs, "f.created_at")
     feedback = connection.ops.quote_name(UserFeedback._meta.db_table)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Each feedback row finds its call by primary key: with the refresh's nested loops off, PostgreSQL
+            # hashed the whole calls table instead (0.9 s a day at 1M calls).
+            cursor.execute("SET LOCAL enable_nestloop = on")
         cursor.execute(
             f"INSERT INTO {HourlyFeedback._meta.db_table} (hour, model_name, rating, count) "
             f"SELECT {_hour_sql(connection.vendor, 'f.created_at')}, c.model_name, f.rating, COUNT(*) "
             f"FROM {feedback} f JOIN {_CALLS} c ON c.id = f.request_id WHERE {ranges} GROUP BY 1, 2, 3",
             params,
         )
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_nestloop = off")
 
 
 # --- Reading ------------------------------------------------------------------------------------
