@@ -12,6 +12,12 @@ const state = document.getElementById("detail-state");
 const form = document.getElementById("feedback-form");
 const feedbackStatus = document.getElementById("feedback-status");
 
+/** A link to the user, session or trace page of `id`; nothing when the call has none. */
+function pageLink(kind, id) {
+  if (!id) return null;
+  return el("a", { text: id, cls: "text-blue-700 underline", attrs: { href: `/${kind}/${encodeURIComponent(id)}/`, [`data-${kind}-link`]: "" } });
+}
+
 const FACTS = [
   ["Time", (r) => timeCell(r.timestamp)],
   ["Model", (r) => r.model],
@@ -29,8 +35,9 @@ const FACTS = [
   ["Finish reason", (r) => r.finish_reason],
   ["Temperature", (r) => r.temperature],
   ["Max tokens", (r) => r.max_tokens],
-  ["User", (r) => r.user_id],
-  ["Session", (r) => r.session_id],
+  ["User", (r) => pageLink("users", r.user_id)],
+  ["Session", (r) => pageLink("sessions", r.session_id)],
+  ["Trace", (r) => pageLink("traces", r.trace_id)],
   ["Source", (r) => r.source],
   ["Provider request id", (r) => r.provider_request_id],
 ];

@@ -53,6 +53,26 @@ function clipped(text, width) {
 
 const cell = labelledCell;
 
+/** Links to the call's user, session and trace pages, each only when the call has one. */
+function contextLinks(r) {
+  const links = [
+    r.session_id ? ["session", `/sessions/${encodeURIComponent(r.session_id)}/`, r.session_id] : null,
+    r.trace_id ? ["trace", `/traces/${encodeURIComponent(r.trace_id)}/`, r.trace_id] : null,
+  ].filter(Boolean);
+  return links.map(([kind, href, id]) => el("a", {
+    text: kind, cls: "mr-2 text-xs text-blue-700 underline", attrs: { href, title: `${kind} ${id}`, [`data-${kind}-link`]: "" },
+  }));
+}
+
+function userCell(r) {
+  const user = r.user_id
+    ? el("a", { cls: "text-blue-700 underline", attrs: { href: `/users/${encodeURIComponent(r.user_id)}/`, "data-user-link": "" } }, [clipped(r.user_id, "max-w-[8rem]")])
+    : null;
+  const links = contextLinks(r);
+  if (!user && !links.length) return el("td");
+  return cell("User", {}, [user, links.length ? el("div", {}, links) : null]);
+}
+
 /**
  * One call. At 1440 px the row fits: model and user are cut to a width, and the prompt takes what
  * is left (max-w-px + w-full: the column gets the remaining width and truncates in it). On a phone
@@ -69,7 +89,7 @@ function row(r) {
     cell("Tokens", { text: fmt.int(r.total_tokens), cls: "num" }),
     cell("Latency", { text: fmt.ms(r.latency_ms), cls: "num" }),
     cell("Cost", { text: fmt.cost(r.cost_estimate), cls: "num", attrs: { title: r.cost_estimate === null ? "unpriced model" : null } }),
-    r.user_id ? cell("User", {}, [clipped(r.user_id, "max-w-[8rem]")]) : el("td"),
+    userCell(r),
     el("td", { cls: "cell-wide w-full max-w-px" }, [clipped(r.prompt_preview, "max-w-full")]),
   ]);
 }

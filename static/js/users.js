@@ -1,0 +1,121 @@
+/*
+ * Users page: the calls grouped by end user (GET /api/users/), sortable by cost, calls, errors or last
+ * call, paginated; the model filter, ordering, page and time range live in the URL.
+ */
+import { EMPTY_MESSAGE, el, labelledCell, setState, setTime, timeCell } from "./lib/dom.js";
+import * as fmt from "./lib/format.js";
+import { api, isAbort, latest } from "./lib/http.js";
+import { bindRange, currentRange, rangeParams } from "./lib/range.js";
+import { autoRefresh, markUpdated } from "./lib/refresh.js";
+import * as urlState from "./lib/urlstate.js";
+
+const DEFAULT_RANGE = "7d";
+const DEFAULT_ORDERING = "-last_seen";
+const FILTERS = ["model"];
+const form = document.getElementById("filters");
+const table = document.getElementById("users-table");
+const tbody = table.querySelector("tbody");
+const state = table.closest("section").querySelector("[data-state]");
+const pageSize = document.getElementById("page-size");
+const nextSignal = latest();
+
+const userHref = (id) => `/users/${encodeURIComponent(id)}/`;
+
+function syncControls() {
+  for (const name of FILTERS) form.elements[name].value = urlState.get(name);
+  pageSize.value = urlState.get("page_size", "50");
+  const ordering = urlState.get("ordering", DEFAULT_ORDERING);
+  for (const button of table.querySelectorAll("[data-sort]")) {
+    const field = button.dataset.sort;
+    const th = button.closest("th");
+    const direction = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : null;
+    if (direction) th.setAttribute("aria-sort", direction); else th.removeAttribute("aria-sort");
+    button.textContent = button.textContent.replace(/ [▲▼]$/, "") + (direction ? (direction === "ascending" ? " ▲" : " ▼") : "");
+  }
+}
+
+const clipped = (text, width) => el("span", { text, cls: `inline-block ${width} truncate align-bottom`, attrs: { title: text || null } });
+
+function row(u) {
+  const link = el("a", { cls: "text-blue-700 underline", attrs: { href: userHref(u.user_id) } }, [clipped(u.user_id, "max-w-[13rem]")]);
+  const last = el("time");
+  setTime(last, u.last_seen);
+  return el("tr", { attrs: { "data-user-id": u.user_id } }, [
+    el("td", { cls: "cell-wide" }, [link]),
+    labelledCell("Calls", { text: fmt.int(u.calls), cls: "num" }),
+    labelledCell("Tokens", { text: fmt.int(u.total_tokens), cls: "num" }),
+    labelledCell("Cost", { text: fmt.cost(u.cost), cls: "num", attrs: { title: u.cost === null ? "unpriced models only" : null } }),
+    labelledCell("Errors", { text: fmt.int(u.errors), cls: "num" }),
+    labelledCell("Error rate", { text: fmt.pct(u.error_rate), cls: "num" }),
+    labelledCell("P95", { text: fmt.ms(u.p95_latency_ms), cls: "num" }),
+    labelledCell("Feedback", { text: `↑${u.feedback_up} ↓${u.feedback_down}`, cls: "num" }),
+    labelledCell("First call", {}, [timeCell(u.first_seen)]),
+    labelledCell("Last call", {}, [last]),
+  ]);
+}
+
+async function load() {
+  syncControls();
+  const page = Number(urlState.get("page", "1")) || 1;
+  const size = Number(pageSize.value);
+  const params = rangeParams(currentRange(DEFAULT_RANGE));
+  for (const name of FILTERS) params[name] = urlState.get(name);
+  setState(state, "loading");
+  try {
+    const data = await api("users/", {
+      params: { ...params, ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
+      signal: nextSignal(),
+    });
+    tbody.replaceChildren(...data.results.map(row));
+    const pages = Math.max(1, Math.ceil(data.count / size));
+    document.getElementById("users-count").textContent = `${fmt.int(data.count)} user${data.count === 1 ? "" : "s"}`;
+    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}`;
+    document.getElementById("prev-page").disabled = !data.previous;
+    document.getElementById("next-page").disabled = !data.next;
+    const filtered = FILTERS.some((name) => urlState.get(name));
+    setState(state, data.count ? null : "empty", filtered ? "No users match these filters." : `No users in this time range (calls without a user id are not listed). ${EMPTY_MESSAGE}`);
+    markUpdated();
+  } catch (err) {
+    if (isAbort(err)) return;
+    tbody.replaceChildren();
+    setState(state, "error", `Could not load the users: ${err.message}`);
+  }
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const changes = { page: null };
+  for (const name of FILTERS) changes[name] = form.elements[name].value.trim();
+  urlState.update(changes);
+  load();
+});
+document.getElementById("reset-filters").addEventListener("click", () => {
+  const changes = { page: null, ordering: null };
+  for (const name of FILTERS) changes[name] = null;
+  urlState.update(changes);
+  load();
+});
+table.querySelectorAll("[data-sort]").forEach((button) => button.addEventListener("click", () => {
+  const field = button.dataset.sort;
+  const current = urlState.get("ordering", DEFAULT_ORDERING);
+  const next = current === `-${field}` ? field : `-${field}`;
+  urlState.update({ ordering: next === DEFAULT_ORDERING ? null : next, page: null });
+  load();
+}));
+const goTo = (delta) => {
+  const page = (Number(urlState.get("page", "1")) || 1) + delta;
+  urlState.update({ page: page <= 1 ? null : page });
+  load();
+};
+document.getElementById("prev-page").addEventListener("click", () => goTo(-1));
+document.getElementById("next-page").addEventListener("click", () => goTo(1));
+pageSize.addEventListener("change", () => {
+  urlState.update({ page_size: pageSize.value === "50" ? null : pageSize.value, page: null });
+  load();
+});
+
+const syncRange = bindRange(DEFAULT_RANGE, () => { urlState.update({ page: null }, { replace: true }); load(); });
+window.addEventListener("popstate", () => { syncRange(); load(); });
+autoRefresh(load, { intervalMs: 30000, defaultOn: false });
+load();
