@@ -503,3 +503,59 @@ class ChangedHour(models.Model):
 
     def __str__(self):
         return f"{self.hour:%Y-%m-%d %H}:00 changed"
+
+
+class Span(models.Model):
+    """One span of a stored trace: an LLM call (linked to its row) or the agent, tool, retrieval, HTTP or
+    custom step around it. Only traces holding at least one LLM call are kept (llm/sources/otlp.py)."""
+
+    class Kind(models.TextChoices):
+        UNSPECIFIED = "unspecified", "Unspecified"
+        INTERNAL = "internal", "Internal"
+        SERVER = "server", "Server"
+        CLIENT = "client", "Client"
+        PRODUCER = "producer", "Producer"
+        CONSUMER = "consumer", "Consumer"
+
+    class StatusCode(models.TextChoices):
+        UNSET = "unset", "Unset"
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+
+    id = models.BigAutoField(primary_key=True)
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.UNSPECIFIED)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status_code = models.CharField(max_length=8, choices=StatusCode.choices, default=StatusCode.UNSET)
+    status_message = models.TextField(blank=True)
+    service_name = models.CharField(max_length=200, blank=True)
+    # The call this span describes; null for the spans that are not LLM calls. No database constraint:
+    # calls are deleted in raw chunks (llm/calls/storage.py delete_logs) that know nothing of spans, and
+    # a span whose call is gone reads as a span without a call (the join is a LEFT JOIN).
+    # Keyed by request_id, which ingest derives from the span's ids: spans are written with their call's
+    # key without reading the call's primary key back.
+    call = models.ForeignKey(
+        LLMRequestLog,
+        to_field="request_id",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "llm_span"
+        constraints = [
+            # Idempotent re-sends (INSERT ... ON CONFLICT DO NOTHING); its index also serves every
+            # read by trace: the detail's spans, the list's per-trace figures, "is this trace kept?".
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="llm_span_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.trace_id}/{self.span_id}"

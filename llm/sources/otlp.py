@@ -1,9 +1,10 @@
-"""OpenTelemetry traces (OTLP/HTTP) → LLMRequestLog rows.
+"""OpenTelemetry traces (OTLP/HTTP) → LLMRequestLog rows and Span rows.
 
 Understands three ways LLM calls are described on spans: the GenAI semantic conventions
 (current names and the deprecated ones still emitted by many instrumentations) and
-OpenInference. Spans that are not LLM calls (HTTP, database, app code) are counted and
-skipped; a span is stored once per (trace_id, span_id), so a retried export is harmless.
+OpenInference. Each LLM span becomes a call row; every span of a trace holding an LLM call
+(agent, tool, retrieval, HTTP, custom) becomes a Span row, and traces without one are counted
+and skipped. A span is stored once per (trace_id, span_id), so a retried export is harmless.
 """
 
 import base64
@@ -11,9 +12,11 @@ import json
 import math
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.db.models import Count, Q
 from django.utils import timezone
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -24,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rest_framework import exceptions
 
+from core.logscrub import scrub_configured_secrets
 from llm.calls.capture import render_messages
 from llm.calls.errors import classify_reported
 from llm.calls.persist import insert_rows
@@ -33,10 +37,13 @@ from llm.calls.record import (
     CallRecord,
     InvalidCall,
     build_rows,
+    clean_text,
     has_lone_surrogate,
     timestamp_window,
 )
-from llm.models import IngestKey, Source
+from llm.calls.storage import bulk_insert
+from llm.models import IngestKey, LLMRequestLog, Source
+from llm.models import Span as SpanRow  # `Span` is the OTLP protobuf message here
 from llm.sources.ingest import MAX_JSON_DEPTH, json_too_deep, parse_json
 
 PROTOBUF = "application/x-protobuf"
@@ -200,8 +207,16 @@ def attributes(key_values) -> dict:
     return {kv.key: attribute_value(kv.value) for kv in key_values}
 
 
+_AGENT_OPERATIONS = ("create_agent", "invoke_agent", "execute_tool")
+
+
 def is_llm_span(attrs: dict) -> bool:
-    """An LLM call: a GenAI operation, an older GenAI span (system/provider + model) or an OpenInference LLM span."""
+    """An LLM call: a GenAI operation, an older GenAI span (system/provider + model) or an OpenInference LLM span.
+
+    The GenAI operations of agents and tools are steps around calls, kept as plain spans.
+    """
+    if attrs.get("gen_ai.operation.name") in _AGENT_OPERATIONS:
+        return False
     if "gen_ai.operation.name" in attrs or attrs.get("openinference.span.kind") == "LLM":
         return True
     has_system = "gen_ai.system" in attrs or "gen_ai.provider.name" in attrs
@@ -373,6 +388,10 @@ def _check_times(span) -> None:
         raise _Rejected(f"start time must be {TIMESTAMP_WINDOW}")
     if span.end_time_unix_nano and not earliest <= span.end_time_unix_nano <= latest:
         raise _Rejected(f"end time must be {TIMESTAMP_WINDOW}")
+    if span.end_time_unix_nano and span.end_time_unix_nano < span.start_time_unix_nano:
+        raise _Rejected("end time is before start time")
+    if span.end_time_unix_nano - span.start_time_unix_nano > MAX_SPAN_NANOS:
+        raise _Rejected("lasts more than 24 hours (end time - start time)")
 
 
 def _error_fields(span, attrs: dict) -> dict:
@@ -479,6 +498,84 @@ def _indexed_messages(attrs: dict, deprecated_side: str, openinference_side: str
     return render_messages([found[i] for i in sorted(found)]) if found else ""
 
 
+# --- Spans around the calls ---------------------------------------------------------------
+
+# The most spans kept per trace: a runaway loop must not grow one trace without bound (a trace's
+# page reads all of its spans).
+MAX_SPANS_PER_TRACE = 10_000
+# A span lasting longer than this is a clock or instrumentation mistake, not an agent run.
+MAX_SPAN_NANOS = 24 * 3600 * 10**9
+# A string attribute of a stored span is cut here; the texts of LLM calls live on their call row.
+MAX_ATTRIBUTE_CHARS = 4_000
+# Attributes holding an LLM call's prompt or response: kept on the call row only, where the capture
+# policy and secret redaction apply; never copied into a span's attributes.
+_TEXT_ATTRIBUTES = re.compile(
+    r"^(gen_ai\.(input|output)\.messages|gen_ai\.system_instructions|gen_ai\.(prompt|completion)\..*"
+    r"|llm\.(input|output)_messages\..*|input\.value|output\.value)$"
+)
+_KINDS = {
+    Span.SPAN_KIND_INTERNAL: "internal",
+    Span.SPAN_KIND_SERVER: "server",
+    Span.SPAN_KIND_CLIENT: "client",
+    Span.SPAN_KIND_PRODUCER: "producer",
+    Span.SPAN_KIND_CONSUMER: "consumer",
+}
+_STATUSES = {Status.STATUS_CODE_OK: "ok", Status.STATUS_CODE_ERROR: "error"}
+
+
+def _span_ids(span) -> tuple[str, str, str]:
+    """(trace_id, span_id, parent_span_id) in hex; a parent that is not 8 non-zero bytes is ''."""
+    trace_id, span_id, parent = span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex()
+    if len(trace_id) != 32 or len(span_id) != 16 or not int(trace_id, 16) or not int(span_id, 16):
+        raise _Rejected("trace_id must be 16 bytes and span_id 8 bytes, not zero")
+    return trace_id, span_id, parent if len(parent) == 16 and int(parent, 16) else ""
+
+
+def _stored_value(value):
+    """An attribute value as the JSON column keeps it: text cleaned and capped, no NaN (jsonb refuses it)."""
+    if isinstance(value, str):
+        text = scrub_configured_secrets(clean_text(value))
+        return text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_stored_value(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(key)[:_LABEL_CHARS]: _stored_value(item) for key, item in value.items()}
+    return value
+
+
+def _stored_attributes(attrs: dict) -> dict:
+    return {
+        clean_text(key)[:_LABEL_CHARS]: _stored_value(value)
+        for key, value in attrs.items()
+        if not _TEXT_ATTRIBUTES.match(key)
+    }
+
+
+def span_row(span, attrs: dict, *, resource: dict, call: LLMRequestLog | None) -> SpanRow:
+    """The Span row of a validated span (ids and times already checked); `call` is its built call row."""
+    trace_id, span_id, parent = _span_ids(span)
+    end = span.end_time_unix_nano or span.start_time_unix_nano
+    status = _STATUSES.get(span.status.code, "unset")
+    if call is not None and call.status == LLMRequestLog.Status.ERROR:
+        status = "error"  # error.type alone marks a call failed; the span says the same
+    return SpanRow(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=clean_text(span.name)[:_LABEL_CHARS],
+        kind=_KINDS.get(span.kind, "unspecified"),
+        start=datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=UTC),
+        end=datetime.fromtimestamp(end / 1e9, tz=UTC),
+        status_code=status,
+        status_message=clean_text(span.status.message)[:10_000],
+        service_name=clean_text(_short(resource.get("service.name"), _LABEL_CHARS)),
+        call_id=call.request_id if call is not None else None,
+        attributes=_stored_attributes(attrs),
+    )
+
+
 # --- Storing ----------------------------------------------------------------------------
 
 
@@ -494,40 +591,141 @@ class SpanReport:
     def error_message(self) -> str:
         return "; ".join(self.errors[:_MAX_REPORTED_ERRORS])
 
+    def reject(self, name, reason) -> None:
+        self.rejected += 1
+        self.errors.append(f"span {_quoted(name)}: {reason}")
+
+
+@dataclass
+class _Incoming:
+    """One span of the export on its way to storage."""
+
+    span: object
+    attrs: dict
+    resource: dict
+    trace_id: str
+    key: tuple[str, str]
+    call: LLMRequestLog | None = None
+
 
 def ingest_spans(
     *, export: ExportTraceServiceRequest, ingest_key: IngestKey | None, rejected: list[str] = ()
 ) -> SpanReport:
-    """Store the LLM spans of an export; counts stored, duplicate (already stored), skipped and rejected spans.
+    """Store the spans of every trace holding an LLM call; counts stored, duplicate, skipped and rejected spans.
 
+    An LLM span becomes a call row and a Span linked to it. Any other span is kept when its trace has an
+    LLM span in this export or a call or span already stored (parents often end, and are exported, after
+    their children), and skipped otherwise. A span repeating an earlier span of the export with other
+    content, lasting past 24 h or ending before it starts, or past MAX_SPANS_PER_TRACE, is refused.
     `rejected`: errors of spans refused before this call (by decode_request), counted and reported first.
     """
-    report, records, names = SpanReport(rejected=len(rejected), errors=list(rejected)), [], []
+    report = SpanReport(rejected=len(rejected), errors=list(rejected))
+    incoming = _read_spans(export, ingest_key, report)
+    llm_traces = {item.trace_id for item in incoming if item.call is not None}
+    stored_counts = _stored_span_counts({item.trace_id for item in incoming})
+    kept_traces = (
+        llm_traces
+        | set(stored_counts)
+        | _traces_with_calls({item.trace_id for item in incoming} - llm_traces - set(stored_counts))
+    )
+    kept = []
+    for item in incoming:
+        if item.trace_id in kept_traces:
+            kept.append(item)
+        else:
+            report.skipped += 1
+    kept = _within_trace_cap(kept, stored_counts, report)
+    calls = [item.call for item in kept if item.call is not None]
+    insert_rows(calls)
+    rows = [span_row(item.span, item.attrs, resource=item.resource, call=item.call) for item in kept]
+    report.stored = bulk_insert(SpanRow, rows, ignore_conflicts=True)
+    report.duplicates += len(rows) - report.stored
+    return report
+
+
+def _read_spans(export, ingest_key, report: SpanReport) -> list[_Incoming]:
+    """Every span of the export with its ids and times checked and, for LLM spans, its call row built."""
+    incoming, records, seen = [], [], {}
     for resource_spans in export.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attrs = attributes(span.attributes)
-                if not is_llm_span(attrs):
-                    report.skipped += 1
-                    continue
                 try:
-                    records.append(
-                        span_record(
-                            span, attrs, resource=resource, scope_name=scope_spans.scope.name, ingest_key=ingest_key
+                    trace_id, span_id, _ = _span_ids(span)
+                    if not span.start_time_unix_nano:
+                        raise _Rejected("no start time")
+                    _check_times(span)
+                    content = span.SerializeToString(deterministic=True)
+                    if (trace_id, span_id) in seen:
+                        if seen[trace_id, span_id] == content:
+                            report.duplicates += 1
+                            continue
+                        raise _Rejected(
+                            f"span_id {span_id} appears twice in trace {trace_id} with different content; "
+                            "the first one is kept"
                         )
-                    )
-                    names.append(span.name)
+                    seen[trace_id, span_id] = content
+                    item = _Incoming(span, attrs, resource, trace_id, (trace_id, span_id))
+                    if is_llm_span(attrs):
+                        scope = scope_spans.scope.name
+                        records.append(
+                            (item, span_record(span, attrs, resource=resource, scope_name=scope, ingest_key=ingest_key))
+                        )
                 except _Rejected as exc:
-                    report.rejected += 1
-                    report.errors.append(f"span {_quoted(span.name)}: {exc}")
-    rows = []
-    for name, built in zip(names, build_rows(records), strict=True):
+                    report.reject(span.name, exc)
+                    continue
+                incoming.append(item)
+    refused = set()
+    for (item, _), built in zip(records, build_rows([record for _, record in records]), strict=True):
         if isinstance(built, InvalidCall):
-            report.rejected += 1
-            report.errors.append(f"span {_quoted(name)}: {built}")
+            report.reject(item.span.name, built)
+            refused.add(id(item))
         else:
-            rows.append(built)
-    report.stored = insert_rows(rows)
-    report.duplicates = len(rows) - report.stored
-    return report
+            item.call = built
+    return [item for item in incoming if id(item) not in refused]
+
+
+def _stored_span_counts(trace_ids: set[str]) -> dict[str, int]:
+    """{trace_id: spans stored} for the given traces that have any (one GROUP BY on the unique index)."""
+    if not trace_ids:
+        return {}
+    rows = SpanRow.objects.filter(trace_id__in=trace_ids).order_by().values_list("trace_id").annotate(n=Count("*"))
+    return dict(rows)
+
+
+def _traces_with_calls(trace_ids: set[str]) -> set[str]:
+    """The given traces that have a call stored with its span id (calls sent before spans were kept)."""
+    if not trace_ids:
+        return set()
+    # `~Q(span_id="")` repeats the condition of the partial unique index (trace_id, span_id), so
+    # PostgreSQL answers from it instead of scanning the calls.
+    calls = LLMRequestLog.objects.filter(~Q(span_id=""), trace_id__in=trace_ids).order_by()
+    return set(calls.values_list("trace_id", flat=True).distinct())
+
+
+def _within_trace_cap(kept: list[_Incoming], stored_counts: dict[str, int], report: SpanReport) -> list[_Incoming]:
+    """`kept` without the spans that would take their trace past MAX_SPANS_PER_TRACE (refused, one error a trace)."""
+    batch_counts = Counter(item.trace_id for item in kept)
+    full = {t for t, n in batch_counts.items() if stored_counts.get(t, 0) + n > MAX_SPANS_PER_TRACE}
+    if not full:
+        return kept
+    # Spans already stored are duplicates, not additions: read their ids (only for traces at the cap).
+    stored = set(SpanRow.objects.filter(trace_id__in=full).values_list("trace_id", "span_id"))
+    room = {t: MAX_SPANS_PER_TRACE - stored_counts.get(t, 0) for t in full}
+    refused: Counter = Counter()
+    result = []
+    for item in kept:
+        if item.trace_id not in full or item.key in stored:
+            result.append(item)
+        elif room[item.trace_id] > 0:
+            room[item.trace_id] -= 1
+            result.append(item)
+        else:
+            refused[item.trace_id] += 1
+    for trace_id, count in refused.items():
+        report.rejected += count
+        report.errors.append(
+            f"trace {trace_id}: {count} span(s) refused, a trace keeps at most {MAX_SPANS_PER_TRACE:,} spans"
+        )
+    return result

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from rest_framework.test import APIClient
 
-from llm.models import LLMRequestLog, ModelPrice
+from llm.models import LLMRequestLog, ModelPrice, Span
 from llm.sources.ingest import ingest_key_revoke
 from llm.tests.ingestkit import bearer
 
@@ -197,17 +197,26 @@ def test_it_maps_openinference_spans(ingest_secret):
     assert (rows["m2"].prompt_text, rows["m2"].response_text, rows["m2"].provider) == ("question", "answer", "unknown")
 
 
-def test_it_counts_and_skips_spans_that_are_not_llm_calls(ingest_secret):
+def test_it_keeps_the_other_spans_of_a_trace_with_a_call_and_skips_traces_without_one(ingest_secret):
+    other_trace = {"traceId": "0f" * 16}
     spans = [
         span("00000000000000c1", {"http.request.method": "GET"}, name="GET /checkout"),
         span("00000000000000c2", {"openinference.span.kind": "CHAIN", "input.value": "x"}),
         span("00000000000000c3", {"gen_ai.system": "groq"}),  # an old-style span without a model
         span("00000000000000c4", {"gen_ai.system": "groq", "gen_ai.request.model": "m"}),
+        {**span("00000000000000c5", {"http.request.method": "GET"}), **other_trace},
+        {**span("00000000000000c6", {"gen_ai.system": "groq"}), **other_trace},
     ]
     response = post_json(ingest_secret, export(*spans))
 
-    assert (response["X-Spans-Stored"], response["X-Spans-Skipped"], response["X-Spans-Rejected"]) == ("1", "3", "0")
+    assert (response["X-Spans-Stored"], response["X-Spans-Skipped"], response["X-Spans-Rejected"]) == ("4", "2", "0")
     assert list(LLMRequestLog.objects.values_list("span_id", flat=True)) == ["00000000000000c4"]
+    assert sorted(Span.objects.values_list("span_id", "call_id")) == [
+        ("00000000000000c1", None),
+        ("00000000000000c2", None),
+        ("00000000000000c3", None),
+        ("00000000000000c4", LLMRequestLog.objects.get().request_id),
+    ]
 
 
 def test_it_records_failed_spans_as_errors(ingest_secret):
@@ -389,8 +398,9 @@ def test_it_refuses_requests_without_a_valid_key(ingest_key, alice_token, url):
 def test_it_runs_the_same_queries_for_one_span_or_fifty(ingest_secret, django_assert_num_queries, price, size):
     post_json(ingest_secret, export(span("00000000000003ff", CURRENT)))  # writes the key's last_used_at
     body = export(*[span(f"{i + 0x400:016x}", CURRENT) for i in range(size)])
-    # The key, the prices, and the insert in its savepoint.
-    with django_assert_num_queries(5):
+    # The key, the prices, the spans already stored in these traces, and the calls' and the spans'
+    # inserts, each in its savepoint.
+    with django_assert_num_queries(9):
         response = post_json(ingest_secret, body)
     assert response["X-Spans-Stored"] == str(size)
 

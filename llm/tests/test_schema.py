@@ -26,6 +26,7 @@ from core.wsgi import application
 from llm.api.views.metrics import OverviewView
 from llm.models import AlertLog, AlertRule, UserFeedback
 from llm.sources.ingest import ingest_key_create
+from llm.tests import tracekit
 
 pytestmark = pytest.mark.django_db
 
@@ -348,7 +349,20 @@ CASES = [
     ("post", "/api/llm/prompt/", 502, lambda c, w: w.prompt_failing(c, 401)),
     ("post", "/api/llm/prompt/", 503, lambda c, w: w.prompt_unconfigured(c)),
     ("post", "/api/llm/prompt/", 504, lambda c, w: w.prompt_timing_out(c)),
+    ("get", "/api/traces/", 200, lambda c, w: traced(w) and c.get("/api/traces/?page_size=1")),
+    ("get", "/api/traces/", 400, lambda c, w: c.get("/api/traces/?ordering=cost")),
+    ("get", "/api/traces/{trace_id}/", 200, lambda c, w: c.get(f"/api/traces/{traced(w)}/")),
+    ("get", "/api/traces/{trace_id}/", 404, lambda c, w: c.get(f"/api/traces/{'0' * 32}/")),
 ]
+
+
+def traced(world) -> str:
+    """The id of an agent run stored through OTLP (spans with a call, a failed tool), with a trace of calls alone."""
+    trace_id = "7ace" * 8
+    start = int((timezone.now() - timedelta(minutes=1)).timestamp()) * 10**9
+    tracekit.post(world.ingest_secret, *tracekit.agent_run(trace_id, start, failing_tool=True))
+    world.request.getfixturevalue("make_log")(trace_id="ca11" * 8, span_id="00000000000000c1", cost_estimate=None)
+    return trace_id
 
 
 @pytest.fixture(scope="module")
