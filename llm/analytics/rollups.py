@@ -30,6 +30,8 @@ wanted rank, then read that bucket's rows through the (model_name, latency_ms, t
 """
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -37,7 +39,7 @@ from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, router, transaction
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -254,6 +256,8 @@ def refresh_rollups(
     from the first call's (or first rolled-up) hour. Idempotent; overlapping runs take turns and skip
     the hours the other has just done. `progress` receives one line per day of work.
     """
+    with _WHOLE_DAYS_LOCK:
+        _WHOLE_DAYS_CACHE.clear()  # (other processes see the rewritten days' new row ids)
     using = using or router.db_for_write(LLMRequestLog)
     end = floor_hour(now or timezone.now())
     forced = rebuild or since is not None
@@ -1174,10 +1178,14 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     parts = []
     if split.rollup and filters.error_type is None:
         days, hours = _whole_days(split.rollup_hours)
-        digests = _digests(filters, days=days, hours=hours, by_model=True, using=using)
-        pairs = digests.values_list("model_name", "latency_histogram")
-        for model, bucket, count in _summed_histograms(pairs, "model_name", "latency_histogram"):
-            found.setdefault(model, {})[int(bucket)] = int(count)
+        parts.append(_whole_days_histograms(filters, days, using))
+        if hours:
+            digests = _digests(filters, days=[], hours=hours, by_model=True, using=using)
+            pairs = digests.values_list("model_name", "latency_histogram")
+            hourly: dict = {}
+            for model, bucket, count in _summed_histograms(pairs, "model_name", "latency_histogram"):
+                hourly.setdefault((model, "latency"), {})[int(bucket)] = int(count)
+            parts.append(hourly)
     elif split.rollup:
         parts.append(_rollup_histograms(filters, split, ("model_name",), ("latency",), using))
     if split.raw:
@@ -1190,19 +1198,51 @@ def _latency_histograms_by_model(filters: LogFilters, split: WindowSplit, using:
     return found
 
 
-def _summed_histograms(rows: QuerySet, key: str, histogram: str) -> list[tuple]:
-    """(key, bucket, count) for a values_list queryset of the columns `key` and `histogram`, the histograms
-    summed by the database: thousands of (bucket, count) pairs never reach Python one by one."""
+# Whole days' merged histograms per model, by (database, days, model filter, status filter, how many digest rows,
+# the newest row id): a refresh rewrites a day's digests with new (larger) ids, so a changed day changes the key.
+# Past days repeat from request to request (a dashboard's window slides by minutes), so most reads hit.
+_WHOLE_DAYS_CACHE: OrderedDict[tuple, dict] = OrderedDict()
+_WHOLE_DAYS_CACHE_SIZE = 64
+_WHOLE_DAYS_LOCK = threading.Lock()
+
+
+def _whole_days_histograms(filters: LogFilters, days: list[date], using: str) -> dict:
+    """{(model_name, "latency"): histogram} of the latency digests of whole `days`, merged; cached in the process
+    until one of those days is rolled up again. One small query when cached, two when not."""
+    if not days:
+        return {}
+    digests = _digests(filters, days=days, hours=[], by_model=True, using=using)
+    version = digests.aggregate(rows=Count("id"), newest=Max("id"))
+    key = (using, tuple(days), filters.model, filters.status, version["rows"], version["newest"])
+    with _WHOLE_DAYS_LOCK:
+        if key in _WHOLE_DAYS_CACHE:
+            _WHOLE_DAYS_CACHE.move_to_end(key)
+            return _WHOLE_DAYS_CACHE[key]
+    merged: dict = {}
+    pairs = digests.values_list("model_name", "latency_histogram")
+    for model, bucket, count in _summed_histograms(pairs, "model_name", "latency_histogram"):
+        merged.setdefault((model, "latency"), {})[int(bucket)] = int(count)
+    with _WHOLE_DAYS_LOCK:
+        _WHOLE_DAYS_CACHE[key] = merged
+        while len(_WHOLE_DAYS_CACHE) > _WHOLE_DAYS_CACHE_SIZE:
+            _WHOLE_DAYS_CACHE.popitem(last=False)
+    return merged
+
+
+def _summed_histograms(rows: QuerySet, key: str | tuple[str, ...], histogram: str) -> list[tuple]:
+    """(*key values, bucket, count) for a values_list queryset of the column(s) `key` and `histogram`, the
+    histograms summed by the database: thousands of (bucket, count) pairs never reach Python one by one."""
     try:
         sql, params = rows.query.sql_with_params()
     except EmptyResultSet:
         return []
     vendor = connections[rows.db].vendor
     value = "CAST(h.value AS BIGINT)" if vendor == "postgresql" else "h.value"
+    keys = ", ".join(f"r.{name}" for name in ((key,) if isinstance(key, str) else key))
     with connections[rows.db].cursor() as cursor:
         cursor.execute(
-            f"SELECT r.{key}, h.key, SUM({value}) FROM ({sql}) AS r "
-            f"{_json_pairs(vendor, f'r.{histogram}')} GROUP BY r.{key}, h.key",
+            f"SELECT {keys}, h.key, SUM({value}) FROM ({sql}) AS r "
+            f"{_json_pairs(vendor, f'r.{histogram}')} GROUP BY {keys}, h.key",
             params,
         )
         return cursor.fetchall()
@@ -1267,18 +1307,55 @@ def bucket_latency(
             key = (_utc(start), model) if by_model else _utc(start)
             found[key] = PeriodLatency(calls=calls, avg_latency_ms=latency_sum / calls / 1000, p95_latency_ms=p95)
     rest = WindowSplit(rollup=tuple(_runs(set(fresh) - covered)), raw=split.raw)
+    group = (unit, "model_name") if by_model else (unit,)
+    if rest.rollup and filters.error_type is None:
+        # The other fresh hours (those of days the window holds in part) from their hour digests, per period.
+        merged = _hour_digest_figures(filters, rest.rollup_hours, unit=unit, by_model=by_model, using=using)
+        rest = WindowSplit(rollup=(), raw=rest.raw)
+    else:
+        merged = {}
     if rest.rollup or rest.raw:
-        group = (unit, "model_name") if by_model else (unit,)
-        for key, figures in window_figures(
-            filters=filters, split=rest, group_by=group, histograms=("latency",), using=using
-        ).items():
-            period = key[0] if by_model else key
-            period = _day_start(period) if unit == "day" else period
-            found[(period, key[1]) if by_model else period] = PeriodLatency(
-                calls=figures.calls,
-                avg_latency_ms=figures.avg_latency_ms,
-                p95_latency_ms=figures.latency_percentile(0.95),
-            )
+        parts = window_figures(filters=filters, split=rest, group_by=group, histograms=("latency",), using=using)
+        for key, figures in parts.items():
+            merged[key] = merged[key].add(figures) if key in merged else figures
+    for key, figures in merged.items():
+        period = key[0] if by_model else key
+        period = _day_start(period) if unit == "day" else period
+        found[(period, key[1]) if by_model else period] = PeriodLatency(
+            calls=figures.calls,
+            avg_latency_ms=figures.avg_latency_ms,
+            p95_latency_ms=figures.latency_percentile(0.95),
+        )
+    return found
+
+
+def _hour_digest_figures(
+    filters: LogFilters, hours: list[datetime], *, unit: str, by_model: bool, using: str
+) -> dict[Hashable, Figures]:
+    """Latency figures (count, sum, min, max, histogram) of `hours` from their digests, per hour or day (`unit`)
+    and model, keyed as window_figures keys them. Two queries."""
+    digests = _digests(filters, days=[], hours=hours, by_model=by_model, using=using)
+    if unit == "day":
+        table = connections[using].ops.quote_name(LatencyDigest._meta.db_table)
+        digests = digests.annotate(day=RawSQL(_day_sql(connections[using].vendor, f'{table}."start"'), ()))
+    period = "start" if unit == "hour" else "day"
+    names = (period, "model_name") if by_model else (period,)
+    found: dict[Hashable, Figures] = {}
+
+    def key_of(values: tuple) -> Hashable:
+        return _group_key(values, (unit, "model_name") if by_model else (unit,))
+
+    sums = digests.values(*names).annotate(
+        n=Sum("calls"), total=Sum("latency_sum_us"), low=Min("latency_min_ms"), high=Max("latency_max_ms")
+    )
+    for row in sums:
+        found[key_of(tuple(row[name] for name in names))] = Figures(
+            calls=int(row["n"]), latency_sum_us=int(row["total"]), latency_min_ms=row["low"], latency_max_ms=row["high"]
+        )
+    for *values, bucket, count in _summed_histograms(
+        digests.values_list(*names, "latency_histogram"), names, "latency_histogram"
+    ):
+        found[key_of(tuple(values))].latency_histogram[int(bucket)] = int(count)
     return found
 
 

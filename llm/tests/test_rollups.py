@@ -397,3 +397,21 @@ def test_it_ranks_rows_directly_when_they_changed_after_the_histogram_was_read(c
         latencies = [c.latency_ms for c in _selected(calls, filters) if c.model_name == model]
         for fraction, value in values.items():
             assert value == pytest.approx(_percentile(latencies, fraction), rel=1e-12, abs=1e-9)
+
+
+def test_it_reads_a_day_rolled_up_again_by_another_process_after_caching_it(days_of_calls):
+    """Whole days' merged histograms are cached in the process; a day rolled up again elsewhere (new digest
+    rows, no cache clear here) is read afresh."""
+    first, _ = days_of_calls
+    rollups.refresh_rollups(now=NOW)
+    window = LogFilters(start=first + timedelta(days=1), end=first + timedelta(days=3), end_inclusive=False)
+    assert_window_matches(window, _stored())  # fills the cache with both whole days
+
+    # Slower calls late into the first whole day, rolled up as another process would: no in-process clear.
+    late = [_call(random.Random(i), first + timedelta(days=1, hours=3), latency_ms=90_000.0 + i) for i in range(300)]
+    LLMRequestLog.objects.bulk_create(late)
+    day = (first + timedelta(days=1)).date()
+    rollups._roll_up_day(day=day, hours=[first + timedelta(days=1, hours=3)], forced=True, using="default")
+
+    assert rollups._whole_days(rollups.split_window(filters=window).rollup_hours)[0] == [day, day + timedelta(days=1)]
+    assert_window_matches(window, _stored())

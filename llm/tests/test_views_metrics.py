@@ -25,11 +25,11 @@ ENDPOINTS = [
 # same whatever the window's length. 1 splits the window; the rollup and raw parts take 1 each for
 # sums and 1 each for histograms; exact percentiles 1 more; unique users 1; an open window 1 for its span.
 QUERY_PINS = {
-    "/api/metrics/overview/": (6, 8),
+    "/api/metrics/overview/": (6, 9),
     "/api/metrics/token-usage/?start_date=2024-03-10&end_date=2024-03-15&group_by=hour": (2, 3),
-    "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (6, 10),
+    "/api/metrics/latency/?start_date=2024-03-10&end_date=2024-03-15&group_by=day": (6, 11),
     "/api/metrics/errors/": (3, 4),
-    "/api/metrics/model-usage/": (4, 6),
+    "/api/metrics/model-usage/": (4, 7),
     "/api/metrics/daily-stats/?start_date=2024-03-10&end_date=2024-03-15": (5, 8),
 }
 
