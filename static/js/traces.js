@@ -1,0 +1,135 @@
+/*
+ * Traces page: one row per trace (GET /api/traces/), newest or slowest first. Every filter, the
+ * ordering and the page live in the URL; a row links to the trace's waterfall.
+ */
+import { EMPTY_MESSAGE, el, labelledCell as cell, setState, setTime } from "./lib/dom.js";
+import * as fmt from "./lib/format.js";
+import { api, isAbort, latest } from "./lib/http.js";
+import { bindRange, currentRange, rangeParams } from "./lib/range.js";
+import { autoRefresh, markUpdated } from "./lib/refresh.js";
+import * as urlState from "./lib/urlstate.js";
+
+const DEFAULT_RANGE = "7d";
+const DEFAULT_ORDERING = "-start";
+const FILTERS = ["user_id", "session_id", "model", "status", "min_duration_ms"];
+const form = document.getElementById("filters");
+const table = document.getElementById("traces-table");
+const tbody = table.querySelector("tbody");
+const state = table.closest("section").querySelector("[data-state]");
+const pageSize = document.getElementById("page-size");
+const nextSignal = latest();
+
+function filterParams() {
+  const params = rangeParams(currentRange(DEFAULT_RANGE));
+  for (const name of FILTERS) params[name] = urlState.get(name);
+  return params;
+}
+
+function syncControls() {
+  for (const name of FILTERS) form.elements[name].value = urlState.get(name);
+  pageSize.value = urlState.get("page_size", "50");
+  const ordering = urlState.get("ordering", DEFAULT_ORDERING);
+  for (const button of table.querySelectorAll("[data-sort]")) {
+    const field = button.dataset.sort;
+    const th = button.closest("th");
+    const direction = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : null;
+    if (direction) th.setAttribute("aria-sort", direction); else th.removeAttribute("aria-sort");
+    button.textContent = button.textContent.replace(/ [▲▼]$/, "") + (direction ? (direction === "ascending" ? " ▲" : " ▼") : "");
+  }
+}
+
+function clipped(text, width) {
+  return el("span", { text, cls: `inline-block ${width} truncate align-bottom`, attrs: { title: text || null } });
+}
+
+function row(t) {
+  const href = `/traces/${encodeURIComponent(t.trace_id)}/`;
+  const link = el("a", { cls: "text-blue-700 underline", attrs: { href } });
+  setTime(link, t.start);
+  const errors = t.error_count
+    ? el("span", { text: fmt.int(t.error_count), cls: "badge badge-error" })
+    : el("span", { text: "0", cls: "text-slate-500" });
+  return el("tr", { attrs: { "data-trace-id": t.trace_id } }, [
+    el("td", { cls: "cell-wide" }, [link]),
+    el("td", { cls: "cell-wide w-full max-w-px" }, [
+      el("a", { attrs: { href }, cls: "block truncate", text: t.name || t.trace_id }),
+    ]),
+    cell("Duration", { text: fmt.ms(t.duration_ms), cls: "num" }),
+    cell("Spans", { text: fmt.int(t.span_count), cls: "num" }),
+    cell("LLM calls", { text: fmt.int(t.llm_calls), cls: "num" }),
+    cell("Tokens", { text: fmt.int(t.total_tokens), cls: "num" }),
+    cell("Cost", { text: fmt.cost(t.cost), cls: "num", attrs: { title: t.cost === null ? "no priced call" : null } }),
+    cell("Errors", { cls: "num cell-lead" }, [errors]),
+    t.user_id ? cell("User", {}, [clipped(t.user_id, "max-w-[8rem]")]) : el("td"),
+    t.session_id ? cell("Session", {}, [clipped(t.session_id, "max-w-[8rem]")]) : el("td"),
+  ]);
+}
+
+function loaded() {
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+}
+
+async function load() {
+  syncControls();
+  const page = Number(urlState.get("page", "1")) || 1;
+  const size = Number(pageSize.value);
+  setState(state, "loading");
+  try {
+    const data = await api("traces/", {
+      params: { ...filterParams(), ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
+      signal: nextSignal(),
+    });
+    tbody.replaceChildren(...data.results.map(row));
+    const pages = Math.max(1, Math.ceil(data.count / size));
+    const more = data.count_is_exact ? "" : "+";
+    document.getElementById("traces-count").textContent = `${fmt.int(data.count)}${more} trace${data.count === 1 ? "" : "s"}`;
+    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}${more}`;
+    document.getElementById("prev-page").disabled = !data.previous;
+    document.getElementById("next-page").disabled = !data.next;
+    const filtered = FILTERS.some((name) => urlState.get(name));
+    setState(state, data.count ? null : "empty", filtered ? "No traces match these filters." : `No traces in this time range. ${EMPTY_MESSAGE}`);
+    markUpdated();
+  } catch (err) {
+    if (isAbort(err)) return;
+    tbody.replaceChildren();
+    setState(state, "error", `Could not load the traces: ${err.message}`);
+  }
+  loaded();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const changes = { page: null };
+  for (const name of FILTERS) changes[name] = form.elements[name].value.trim();
+  urlState.update(changes);
+  load();
+});
+document.getElementById("reset-filters").addEventListener("click", () => {
+  const changes = { page: null, ordering: null };
+  for (const name of FILTERS) changes[name] = null;
+  urlState.update(changes);
+  load();
+});
+table.querySelectorAll("[data-sort]").forEach((button) => button.addEventListener("click", () => {
+  const field = button.dataset.sort;
+  const current = urlState.get("ordering", DEFAULT_ORDERING);
+  const next = current === `-${field}` ? field : `-${field}`;
+  urlState.update({ ordering: next === DEFAULT_ORDERING ? null : next, page: null });
+  load();
+}));
+const goTo = (delta) => {
+  const page = (Number(urlState.get("page", "1")) || 1) + delta;
+  urlState.update({ page: page <= 1 ? null : page });
+  load();
+};
+document.getElementById("prev-page").addEventListener("click", () => goTo(-1));
+document.getElementById("next-page").addEventListener("click", () => goTo(1));
+pageSize.addEventListener("change", () => {
+  urlState.update({ page_size: pageSize.value === "50" ? null : pageSize.value, page: null });
+  load();
+});
+
+const syncRange = bindRange(DEFAULT_RANGE, () => { urlState.update({ page: null }, { replace: true }); load(); });
+window.addEventListener("popstate", () => { syncRange(); load(); });
+autoRefresh(load, { intervalMs: 30000, defaultOn: false });
+load();
