@@ -12,7 +12,7 @@ from llm.models import AlertRule
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/analytics/", "/logs/", "/feedback/", "/alerts/", "/playground/"]
+PAGES = ["/", "/analytics/", "/logs/", "/sessions/", "/users/", "/feedback/", "/alerts/", "/playground/"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -32,6 +32,15 @@ def test_it_renders_each_page_for_a_user(client, alice, url):
     assert 'data-api-root="/api/"' in body
     # Offline: nothing is loaded from another host.
     assert "https://" not in body and "http://" not in body
+
+
+@pytest.mark.parametrize(("url", "label"), [("/sessions/", "Sessions"), ("/users/", "Users")])
+def test_it_links_every_page_in_the_navigation_and_marks_the_current_one(client, alice, url, label):
+    client.force_login(alice)
+    body = client.get("/").content.decode()
+    assert f'href="{url}" >{label}</a>' in body
+    current = client.get(url).content.decode()
+    assert f'href="{url}" aria-current="page">{label}</a>' in current
 
 
 def test_it_logs_in_and_out(client, alice):
