@@ -7,22 +7,12 @@ made only of calls (sent to /api/ingest/ with a trace_id) is listed and drawn fr
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import (
-    Count,
-    F,
-    FloatField,
-    Func,
-    Max,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-)
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db import connections
+from django.db.models import Count, F, FloatField, Func, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
 
 from llm.analytics.filters import LogFilters, filter_logs
 from llm.api.exceptions import InvalidParameter
@@ -72,12 +62,117 @@ def parse_min_duration(*, params) -> float | None:
     return value
 
 
-def _span_figure(column: str, order: str):
-    spans = Span.objects.filter(trace_id=OuterRef("trace_id")).order_by(order).values(column)[:1]
-    return Subquery(spans)
+class TraceRows:
+    """The traces list's rows for one request, sliced like a queryset by the paginator.
+
+    Two grouped reads joined in SQL: the calls of the window per trace (the SQL Django builds for the
+    shared filters), and the spans of those traces per trace (through the spans' (trace_id, span_id)
+    index). Correlated subqueries per trace were tried first: PostgreSQL put them in the GROUP BY and ran
+    them once per call (3.4 s for 5,000 traces).
+    """
+
+    def __init__(
+        self, *, calls: QuerySet, status: str | None, min_duration_ms: float | None, ordering: tuple[str, str]
+    ):
+        grouped = calls.values("trace_id").annotate(
+            call_start=Min("timestamp"),
+            call_end_ms=Max(EpochMs("timestamp") + F("latency_ms")),
+            llm_calls=Count("*"),
+            total_tokens=Sum("total_tokens"),
+            cost=Sum("cost_estimate"),
+            call_errors=Count("id", filter=Q(status=LLMRequestLog.Status.ERROR)),
+            user_id=Max("user_id"),
+            session_id=Max("session_id"),
+        )
+        self.calls_sql, self.params = grouped.query.sql_with_params()
+        self.converters = grouped
+        self.status, self.min_duration_ms, self.ordering = status, min_duration_ms, ordering
+
+    def _sql(self, connection) -> tuple[str, list]:
+        epoch = _EPOCH_SQL[connection.vendor]
+        spans = connection.ops.quote_name(Span._meta.db_table)
+        # The earliest start and the latest end of the trace's spans and calls (a call may have no span).
+        start = "CASE WHEN s.span_start < c.call_start THEN s.span_start ELSE c.call_start END"
+        span_end_ms = epoch.format("s.span_end")
+        end_ms = f"CASE WHEN {span_end_ms} > c.call_end_ms THEN {span_end_ms} ELSE c.call_end_ms END"
+        where, params = [], list(self.params)
+        if self.status == LLMRequestLog.Status.ERROR:
+            where.append("(c.call_errors > 0 OR s.span_errors > 0)")
+        elif self.status == LLMRequestLog.Status.SUCCESS:
+            where.append("c.call_errors = 0 AND COALESCE(s.span_errors, 0) = 0")
+        if self.min_duration_ms is not None:
+            where.append(f"({end_ms}) - {epoch.format(f'({start})')} >= %s")
+            params.append(self.min_duration_ms)
+        column, tie = self.ordering
+        direction = "DESC" if column.startswith("-") else "ASC"
+        key = "start" if column.removeprefix("-") == "start" else "duration_ms"
+        sql = f"""
+            WITH c AS ({self.calls_sql}),
+            s AS (
+                SELECT trace_id, MIN(start) AS span_start, MAX("end") AS span_end,
+                       SUM(CASE WHEN status_code = 'error' THEN 1 ELSE 0 END) AS span_errors
+                FROM {spans} WHERE trace_id IN (SELECT trace_id FROM c) GROUP BY trace_id
+            ),
+            t AS (
+                SELECT c.trace_id, c.llm_calls, c.total_tokens, c.cost, c.call_errors, c.user_id, c.session_id,
+                       {start} AS start, ({end_ms}) - {epoch.format(f"({start})")} AS duration_ms
+                FROM c LEFT JOIN s ON s.trace_id = c.trace_id
+                {"WHERE " + " AND ".join(where) if where else ""}
+            )
+            SELECT * FROM t ORDER BY {key} {direction}, trace_id {direction}
+        """
+        return sql, params
+
+    def order_by(self, *args) -> "TraceRows":
+        return self
+
+    def __getitem__(self, window: slice) -> "_TraceWindow":
+        return _TraceWindow(self, window.start or 0, window.stop - (window.start or 0))
 
 
-def trace_list_queryset(*, filters: LogFilters, ordering: tuple[str, str], min_duration_ms: float | None) -> QuerySet:
+class _TraceWindow:
+    def __init__(self, rows: TraceRows, offset: int, limit: int):
+        self.rows, self.offset, self.limit = rows, offset, limit
+
+    def __iter__(self):
+        connection = connections[self.rows.converters.db]
+        sql, params = self.rows._sql(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} LIMIT %s OFFSET %s", [*params, self.limit, self.offset])
+            names = [column[0] for column in cursor.description]
+            found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for row in found:
+            row["start"] = _datetime(row["start"], connection)
+            row["cost"] = None if row["cost"] is None else Decimal(str(row["cost"])).quantize(Decimal("0.000001"))
+        return iter(found)
+
+    def count(self) -> int:
+        connection = connections[self.rows.converters.db]
+        sql, params = self.rows._sql(connection)
+        if self.rows.status is None and self.rows.min_duration_ms is None:
+            # Every trace of the calls is listed: counting them needs no span (half the page's time).
+            sql, params = f"SELECT trace_id FROM ({self.rows.calls_sql}) c", list(self.rows.params)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM ({sql} LIMIT %s OFFSET %s) counted", [*params, self.limit, self.offset]
+            )
+            return cursor.fetchone()[0]
+
+
+_EPOCH_SQL = {
+    "postgresql": "(EXTRACT(EPOCH FROM {}) * 1000)::double precision",
+    "sqlite": "(CAST(strftime('%%s', {0}) AS INTEGER) * 1000.0"
+    " + COALESCE(CAST(NULLIF(substr({0}, 21, 6), '') AS INTEGER), 0) / 1000.0)",
+}
+
+
+def _datetime(value, connection):
+    if isinstance(value, str):  # SQLite hands back its text
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def trace_list_queryset(*, filters: LogFilters, ordering: tuple[str, str], min_duration_ms: float | None) -> TraceRows:
     """One dict per trace with calls that `filters` select: figures of its calls, `start` and `duration_ms`.
 
     `model`, `user_id` and `session_id` select the traces holding such a call, and the figures still count
@@ -92,34 +187,7 @@ def trace_list_queryset(*, filters: LogFilters, ordering: tuple[str, str], min_d
         if value is not None:
             holding = LLMRequestLog.objects.order_by().filter(**{column: value}).exclude(trace_id="")
             calls = calls.filter(trace_id__in=filter_logs(queryset=holding, filters=window).values("trace_id"))
-    rows = calls.values("trace_id").annotate(
-        call_start=Min("timestamp"),
-        call_end_ms=Max(EpochMs("timestamp") + F("latency_ms")),
-        llm_calls=Count("*"),
-        total_tokens=Sum("total_tokens"),
-        cost=Sum("cost_estimate"),
-        call_errors=Count("id", filter=Q(status=LLMRequestLog.Status.ERROR)),
-        user_id=Max("user_id"),
-        session_id=Max("session_id"),
-        span_start=_span_figure("start", "start"),
-        span_end=_span_figure("end", "-end"),
-    )
-    rows = rows.annotate(
-        start=Least("call_start", Coalesce("span_start", "call_start")),
-        duration_ms=Greatest("call_end_ms", Coalesce(EpochMs("span_end"), "call_end_ms"))
-        - EpochMs(Least("call_start", Coalesce("span_start", "call_start"))),
-    )
-    if filters.status == LLMRequestLog.Status.ERROR:
-        rows = rows.filter(Q(call_errors__gt=0) | Q(trace_id__in=_traces_with_failed_spans()))
-    elif filters.status == LLMRequestLog.Status.SUCCESS:
-        rows = rows.filter(call_errors=0).exclude(trace_id__in=_traces_with_failed_spans())
-    if min_duration_ms is not None:
-        rows = rows.filter(duration_ms__gte=min_duration_ms)
-    return rows.order_by(*ordering)
-
-
-def _traces_with_failed_spans() -> QuerySet:
-    return Span.objects.filter(status_code=Span.StatusCode.ERROR).values("trace_id")
+    return TraceRows(calls=calls, status=filters.status, min_duration_ms=min_duration_ms, ordering=ordering)
 
 
 def complete_trace_rows(rows: list[dict]) -> list[dict]:
