@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PAGES = ["/", "/analytics/", "/logs/", "/feedback/", "/alerts/", "/playground/"]
+PAGES = ["/", "/analytics/", "/logs/", "/traces/", "/sessions/", "/users/", "/feedback/", "/alerts/", "/playground/"]
 CHART_JS = "/static/vendor/chart.umd.min.js"
 
 

@@ -12,7 +12,7 @@ from llm.models import AlertRule
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/analytics/", "/logs/", "/sessions/", "/users/", "/feedback/", "/alerts/", "/playground/"]
+PAGES = ["/", "/analytics/", "/logs/", "/traces/", "/sessions/", "/users/", "/feedback/", "/alerts/", "/playground/"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -34,7 +34,7 @@ def test_it_renders_each_page_for_a_user(client, alice, url):
     assert "https://" not in body and "http://" not in body
 
 
-@pytest.mark.parametrize(("url", "label"), [("/sessions/", "Sessions"), ("/users/", "Users")])
+@pytest.mark.parametrize(("url", "label"), [("/traces/", "Traces"), ("/sessions/", "Sessions"), ("/users/", "Users")])
 def test_it_links_every_page_in_the_navigation_and_marks_the_current_one(client, alice, url, label):
     client.force_login(alice)
     body = client.get("/").content.decode()

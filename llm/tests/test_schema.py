@@ -353,6 +353,14 @@ CASES = [
     ("get", "/api/traces/", 400, lambda c, w: c.get("/api/traces/?ordering=cost")),
     ("get", "/api/traces/{trace_id}/", 200, lambda c, w: c.get(f"/api/traces/{traced(w)}/")),
     ("get", "/api/traces/{trace_id}/", 404, lambda c, w: c.get(f"/api/traces/{'0' * 32}/")),
+    ("get", "/api/sessions/", 200, lambda c, w: c.get("/api/sessions/")),
+    ("get", "/api/sessions/", 400, lambda c, w: c.get("/api/sessions/?ordering=nope")),
+    ("get", "/api/sessions/{session_id}/", 200, lambda c, w: c.get("/api/sessions/s-1/")),
+    ("get", "/api/sessions/{session_id}/", 404, lambda c, w: c.get("/api/sessions/nope/")),
+    ("get", "/api/users/", 200, lambda c, w: c.get("/api/users/")),
+    ("get", "/api/users/", 400, lambda c, w: c.get("/api/users/?ordering=nope")),
+    ("get", "/api/users/{user_id}/", 200, lambda c, w: c.get("/api/users/u-1/")),
+    ("get", "/api/users/{user_id}/", 404, lambda c, w: c.get("/api/users/nobody/")),
 ]
 
 

@@ -60,6 +60,7 @@ def test_it_lists_newest_first_with_previews_only(alice_client, logs):
     assert "prompt_text" not in first and "response_text" not in first
     assert first["timestamp"] == "2024-03-11T00:06:00Z"
     assert first["cost_estimate"] == 0.000023
+    assert first["trace_id"] == ""  # the logs page links a call's trace when it has one
 
 
 def test_it_never_selects_the_full_texts(alice_client, logs):

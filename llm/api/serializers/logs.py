@@ -24,6 +24,7 @@ SUMMARY_FIELDS = (
     "cost_estimate",
     "user_id",
     "session_id",
+    "trace_id",
     "finish_reason",
     "source",
 )
@@ -78,7 +79,6 @@ class LogDetailSerializer(CallFields):
             "temperature",
             "max_tokens",
             "provider_request_id",
-            "trace_id",
             "span_id",
             "parent_span_id",
             "metadata",
