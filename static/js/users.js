@@ -5,8 +5,9 @@
 import { EMPTY_MESSAGE, el, labelledCell, setState, setTime, timeCell } from "./lib/dom.js";
 import * as fmt from "./lib/format.js";
 import { api, isAbort, latest } from "./lib/http.js";
-import { bindRange, currentRange, rangeParams } from "./lib/range.js";
-import { autoRefresh, markUpdated } from "./lib/refresh.js";
+import { bindListControls } from "./lib/listpage.js";
+import { currentRange, rangeParams } from "./lib/range.js";
+import { markUpdated } from "./lib/refresh.js";
 import * as urlState from "./lib/urlstate.js";
 
 const DEFAULT_RANGE = "7d";
@@ -83,39 +84,12 @@ async function load() {
   document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
 }
 
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const changes = { page: null };
-  for (const name of FILTERS) changes[name] = form.elements[name].value.trim();
-  urlState.update(changes);
-  load();
+bindListControls({
+  form,
+  filters: FILTERS,
+  table,
+  pageSize,
+  defaultOrdering: DEFAULT_ORDERING,
+  defaultRange: DEFAULT_RANGE,
+  load,
 });
-document.getElementById("reset-filters").addEventListener("click", () => {
-  const changes = { page: null, ordering: null };
-  for (const name of FILTERS) changes[name] = null;
-  urlState.update(changes);
-  load();
-});
-table.querySelectorAll("[data-sort]").forEach((button) => button.addEventListener("click", () => {
-  const field = button.dataset.sort;
-  const current = urlState.get("ordering", DEFAULT_ORDERING);
-  const next = current === `-${field}` ? field : `-${field}`;
-  urlState.update({ ordering: next === DEFAULT_ORDERING ? null : next, page: null });
-  load();
-}));
-const goTo = (delta) => {
-  const page = (Number(urlState.get("page", "1")) || 1) + delta;
-  urlState.update({ page: page <= 1 ? null : page });
-  load();
-};
-document.getElementById("prev-page").addEventListener("click", () => goTo(-1));
-document.getElementById("next-page").addEventListener("click", () => goTo(1));
-pageSize.addEventListener("change", () => {
-  urlState.update({ page_size: pageSize.value === "50" ? null : pageSize.value, page: null });
-  load();
-});
-
-const syncRange = bindRange(DEFAULT_RANGE, () => { urlState.update({ page: null }, { replace: true }); load(); });
-window.addEventListener("popstate", () => { syncRange(); load(); });
-autoRefresh(load, { intervalMs: 30000, defaultOn: false });
-load();
