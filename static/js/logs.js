@@ -2,12 +2,9 @@
  * Logs page: the filterable, sortable, paginated table of calls (GET /api/logs/). Every filter, the
  * ordering and the page live in the URL; the export buttons carry the same filters.
  */
-import { EMPTY_MESSAGE, el, labelledCell, setState, setTime } from "./lib/dom.js";
+import { el, labelledCell, setTime } from "./lib/dom.js";
 import * as fmt from "./lib/format.js";
-import { api, isAbort, latest } from "./lib/http.js";
-import { bindListControls } from "./lib/listpage.js";
-import { currentRange, rangeParams } from "./lib/range.js";
-import { markUpdated } from "./lib/refresh.js";
+import { bindListControls, listLoader } from "./lib/listpage.js";
 import * as urlState from "./lib/urlstate.js";
 
 const DEFAULT_RANGE = "7d";
@@ -15,16 +12,8 @@ const DEFAULT_ORDERING = "-timestamp";
 const FILTERS = ["search", "model", "status", "error_type", "user_id", "min_latency_ms"];
 const form = document.getElementById("filters");
 const table = document.getElementById("logs-table");
-const tbody = table.querySelector("tbody");
-const state = table.closest("section").querySelector("[data-state]");
 const pageSize = document.getElementById("page-size");
-const nextSignal = latest();
 
-function filterParams() {
-  const params = rangeParams(currentRange(DEFAULT_RANGE));
-  for (const name of FILTERS) params[name] = urlState.get(name);
-  return params;
-}
 
 function syncControls() {
   for (const name of FILTERS) {
@@ -104,35 +93,19 @@ function updateExportLinks(params) {
   document.getElementById("export-json").href = `/api/export/json/?${query}`;
 }
 
-async function load() {
-  syncControls();
-  const page = Number(urlState.get("page", "1")) || 1;
-  const size = Number(pageSize.value);
-  const params = filterParams();
-  updateExportLinks(params);
-  setState(state, "loading");
-  try {
-    const data = await api("logs/", {
-      params: { ...params, ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
-      signal: nextSignal(),
-    });
-    tbody.replaceChildren(...data.results.map(row));
-    const pages = Math.max(1, Math.ceil(data.count / size));
-    document.getElementById("logs-count").textContent = `${fmt.int(data.count)} call${data.count === 1 ? "" : "s"}`;
-    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}`;
-    document.getElementById("prev-page").disabled = !data.previous;
-    document.getElementById("next-page").disabled = !data.next;
-    const filtered = FILTERS.some((name) => urlState.get(name));
-    setState(state, data.count ? null : "empty", filtered ? "No calls match these filters." : `No calls in this time range. ${EMPTY_MESSAGE}`);
-    markUpdated();
-    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-  } catch (err) {
-    if (isAbort(err)) return;
-    tbody.replaceChildren();
-    setState(state, "error", `Could not load the calls: ${err.message}`);
-    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-  }
-}
+const load = listLoader({
+  endpoint: "logs/",
+  table,
+  pageSize,
+  filters: FILTERS,
+  defaultOrdering: DEFAULT_ORDERING,
+  defaultRange: DEFAULT_RANGE,
+  row,
+  countId: "logs-count",
+  noun: "call",
+  sync: syncControls,
+  onParams: updateExportLinks,
+});
 
 bindListControls({
   form,

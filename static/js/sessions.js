@@ -2,12 +2,9 @@
  * Sessions page: the calls grouped by session (GET /api/sessions/), newest last call first, sortable
  * and paginated; filters, ordering, page and time range live in the URL. Each row opens the replay.
  */
-import { EMPTY_MESSAGE, el, labelledCell, setState, setTime, timeCell } from "./lib/dom.js";
+import { el, labelledCell, setTime, timeCell } from "./lib/dom.js";
 import * as fmt from "./lib/format.js";
-import { api, isAbort, latest } from "./lib/http.js";
-import { bindListControls } from "./lib/listpage.js";
-import { currentRange, rangeParams } from "./lib/range.js";
-import { markUpdated } from "./lib/refresh.js";
+import { bindListControls, listLoader } from "./lib/listpage.js";
 import * as urlState from "./lib/urlstate.js";
 
 const DEFAULT_RANGE = "7d";
@@ -15,10 +12,7 @@ const DEFAULT_ORDERING = "-last_seen";
 const FILTERS = ["user_id", "model"];
 const form = document.getElementById("filters");
 const table = document.getElementById("sessions-table");
-const tbody = table.querySelector("tbody");
-const state = table.closest("section").querySelector("[data-state]");
 const pageSize = document.getElementById("page-size");
-const nextSignal = latest();
 
 const sessionHref = (id) => `/sessions/${encodeURIComponent(id)}/`;
 const userHref = (id) => `/users/${encodeURIComponent(id)}/`;
@@ -57,34 +51,19 @@ function row(s) {
   ]);
 }
 
-async function load() {
-  syncControls();
-  const page = Number(urlState.get("page", "1")) || 1;
-  const size = Number(pageSize.value);
-  const params = rangeParams(currentRange(DEFAULT_RANGE));
-  for (const name of FILTERS) params[name] = urlState.get(name);
-  setState(state, "loading");
-  try {
-    const data = await api("sessions/", {
-      params: { ...params, ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
-      signal: nextSignal(),
-    });
-    tbody.replaceChildren(...data.results.map(row));
-    const pages = Math.max(1, Math.ceil(data.count / size));
-    document.getElementById("sessions-count").textContent = `${fmt.int(data.count)} session${data.count === 1 ? "" : "s"}`;
-    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}`;
-    document.getElementById("prev-page").disabled = !data.previous;
-    document.getElementById("next-page").disabled = !data.next;
-    const filtered = FILTERS.some((name) => urlState.get(name));
-    setState(state, data.count ? null : "empty", filtered ? "No sessions match these filters." : `No sessions in this time range (calls without a session id are not listed). ${EMPTY_MESSAGE}`);
-    markUpdated();
-  } catch (err) {
-    if (isAbort(err)) return;
-    tbody.replaceChildren();
-    setState(state, "error", `Could not load the sessions: ${err.message}`);
-  }
-  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-}
+const load = listLoader({
+  endpoint: "sessions/",
+  table,
+  pageSize,
+  filters: FILTERS,
+  defaultOrdering: DEFAULT_ORDERING,
+  defaultRange: DEFAULT_RANGE,
+  row,
+  countId: "sessions-count",
+  noun: "session",
+  emptyNote: " (calls without a session id are not listed)",
+  sync: syncControls,
+});
 
 bindListControls({
   form,

@@ -2,12 +2,9 @@
  * Traces page: one row per trace (GET /api/traces/), newest or slowest first. Every filter, the
  * ordering and the page live in the URL; a row links to the trace's waterfall.
  */
-import { EMPTY_MESSAGE, el, labelledCell as cell, setState, setTime } from "./lib/dom.js";
+import { el, labelledCell as cell, setTime } from "./lib/dom.js";
 import * as fmt from "./lib/format.js";
-import { api, isAbort, latest } from "./lib/http.js";
-import { bindListControls } from "./lib/listpage.js";
-import { currentRange, rangeParams } from "./lib/range.js";
-import { markUpdated } from "./lib/refresh.js";
+import { bindListControls, listLoader } from "./lib/listpage.js";
 import * as urlState from "./lib/urlstate.js";
 
 const DEFAULT_RANGE = "7d";
@@ -15,16 +12,8 @@ const DEFAULT_ORDERING = "-start";
 const FILTERS = ["user_id", "session_id", "model", "status", "min_duration_ms"];
 const form = document.getElementById("filters");
 const table = document.getElementById("traces-table");
-const tbody = table.querySelector("tbody");
-const state = table.closest("section").querySelector("[data-state]");
 const pageSize = document.getElementById("page-size");
-const nextSignal = latest();
 
-function filterParams() {
-  const params = rangeParams(currentRange(DEFAULT_RANGE));
-  for (const name of FILTERS) params[name] = urlState.get(name);
-  return params;
-}
 
 function syncControls() {
   for (const name of FILTERS) form.elements[name].value = urlState.get(name);
@@ -66,37 +55,20 @@ function row(t) {
   ]);
 }
 
-function loaded() {
-  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-}
 
-async function load() {
-  syncControls();
-  const page = Number(urlState.get("page", "1")) || 1;
-  const size = Number(pageSize.value);
-  setState(state, "loading");
-  try {
-    const data = await api("traces/", {
-      params: { ...filterParams(), ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
-      signal: nextSignal(),
-    });
-    tbody.replaceChildren(...data.results.map(row));
-    const pages = Math.max(1, Math.ceil(data.count / size));
-    const more = data.count_is_exact ? "" : "+";
-    document.getElementById("traces-count").textContent = `${fmt.int(data.count)}${more} trace${data.count === 1 ? "" : "s"}`;
-    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}${more}`;
-    document.getElementById("prev-page").disabled = !data.previous;
-    document.getElementById("next-page").disabled = !data.next;
-    const filtered = FILTERS.some((name) => urlState.get(name));
-    setState(state, data.count ? null : "empty", filtered ? "No traces match these filters." : `No traces in this time range. ${EMPTY_MESSAGE}`);
-    markUpdated();
-  } catch (err) {
-    if (isAbort(err)) return;
-    tbody.replaceChildren();
-    setState(state, "error", `Could not load the traces: ${err.message}`);
-  }
-  loaded();
-}
+const load = listLoader({
+  endpoint: "traces/",
+  table,
+  pageSize,
+  filters: FILTERS,
+  defaultOrdering: DEFAULT_ORDERING,
+  defaultRange: DEFAULT_RANGE,
+  row,
+  countId: "traces-count",
+  noun: "trace",
+  markInexact: true,
+  sync: syncControls,
+});
 
 bindListControls({
   form,

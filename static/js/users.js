@@ -2,12 +2,9 @@
  * Users page: the calls grouped by end user (GET /api/users/), sortable by cost, calls, errors or last
  * call, paginated; the model filter, ordering, page and time range live in the URL.
  */
-import { EMPTY_MESSAGE, el, labelledCell, setState, setTime, timeCell } from "./lib/dom.js";
+import { el, labelledCell, setTime, timeCell } from "./lib/dom.js";
 import * as fmt from "./lib/format.js";
-import { api, isAbort, latest } from "./lib/http.js";
-import { bindListControls } from "./lib/listpage.js";
-import { currentRange, rangeParams } from "./lib/range.js";
-import { markUpdated } from "./lib/refresh.js";
+import { bindListControls, listLoader } from "./lib/listpage.js";
 import * as urlState from "./lib/urlstate.js";
 
 const DEFAULT_RANGE = "7d";
@@ -15,10 +12,7 @@ const DEFAULT_ORDERING = "-last_seen";
 const FILTERS = ["model"];
 const form = document.getElementById("filters");
 const table = document.getElementById("users-table");
-const tbody = table.querySelector("tbody");
-const state = table.closest("section").querySelector("[data-state]");
 const pageSize = document.getElementById("page-size");
-const nextSignal = latest();
 
 const userHref = (id) => `/users/${encodeURIComponent(id)}/`;
 
@@ -55,34 +49,19 @@ function row(u) {
   ]);
 }
 
-async function load() {
-  syncControls();
-  const page = Number(urlState.get("page", "1")) || 1;
-  const size = Number(pageSize.value);
-  const params = rangeParams(currentRange(DEFAULT_RANGE));
-  for (const name of FILTERS) params[name] = urlState.get(name);
-  setState(state, "loading");
-  try {
-    const data = await api("users/", {
-      params: { ...params, ordering: urlState.get("ordering", DEFAULT_ORDERING), page, page_size: size },
-      signal: nextSignal(),
-    });
-    tbody.replaceChildren(...data.results.map(row));
-    const pages = Math.max(1, Math.ceil(data.count / size));
-    document.getElementById("users-count").textContent = `${fmt.int(data.count)} user${data.count === 1 ? "" : "s"}`;
-    document.getElementById("page-info").textContent = `Page ${page} of ${fmt.int(pages)}`;
-    document.getElementById("prev-page").disabled = !data.previous;
-    document.getElementById("next-page").disabled = !data.next;
-    const filtered = FILTERS.some((name) => urlState.get(name));
-    setState(state, data.count ? null : "empty", filtered ? "No users match these filters." : `No users in this time range (calls without a user id are not listed). ${EMPTY_MESSAGE}`);
-    markUpdated();
-  } catch (err) {
-    if (isAbort(err)) return;
-    tbody.replaceChildren();
-    setState(state, "error", `Could not load the users: ${err.message}`);
-  }
-  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-}
+const load = listLoader({
+  endpoint: "users/",
+  table,
+  pageSize,
+  filters: FILTERS,
+  defaultOrdering: DEFAULT_ORDERING,
+  defaultRange: DEFAULT_RANGE,
+  row,
+  countId: "users-count",
+  noun: "user",
+  emptyNote: " (calls without a user id are not listed)",
+  sync: syncControls,
+});
 
 bindListControls({
   form,
